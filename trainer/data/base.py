@@ -1,0 +1,156 @@
+"""Sequences, data sets, the per-file parse cache and window sampling, shared by every task."""
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from common import atomic
+
+log = logging.getLogger("trainer.data")
+
+VAL_FRACTION = 0.1
+
+
+@dataclass
+class Sequence:
+    """One piece: per-step inputs [T, in] and per-step target arrays keyed by name."""
+
+    inputs: np.ndarray
+    targets: dict[str, np.ndarray]
+    split: str | None = None  # "train" / "val" when the data set's own layout says so
+
+    def __len__(self):
+        return len(self.inputs)
+
+
+@dataclass
+class Dataset:
+    task: str
+    source: str           # "real" or "synthetic"
+    description: str      # where it came from, for the run log and the checkpoint
+    train: list[Sequence]
+    val: list[Sequence]
+    files: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def steps(self) -> tuple[int, int]:
+        return sum(map(len, self.train)), sum(map(len, self.val))
+
+
+def stable_split(key: str) -> str:
+    """Assign a piece to train or val by a hash of its name, the same on every machine."""
+    return "val" if zlib.crc32(key.encode()) % 100 < VAL_FRACTION * 100 else "train"
+
+
+def split_sequences(seqs: list[Sequence], keys: list[str]) -> tuple[list[Sequence], list[Sequence]]:
+    train, val = [], []
+    for seq, key in zip(seqs, keys):
+        split = seq.split or stable_split(key)
+        if split in ("val", "validation"):
+            val.append(seq)
+        elif split != "test":  # a set's test split stays unseen
+            train.append(seq)
+    if not val and len(train) > 1:  # a tiny set still needs something to validate on
+        val.append(train.pop())
+    return train, val
+
+
+# --- the per-file parse cache -------------------------------------------------------------------
+
+def _pack(seqs: list[Sequence]) -> bytes:
+    arrays = {"lengths": np.array([len(s) for s in seqs], dtype=np.int64),
+              "inputs": np.concatenate([s.inputs for s in seqs]) if seqs else np.zeros((0, 0), np.float32),
+              "splits": np.array([s.split or "" for s in seqs])}
+    for key in (seqs[0].targets if seqs else {}):
+        arrays["t_" + key] = np.concatenate([s.targets[key] for s in seqs])
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    return buf.getvalue()
+
+
+def _unpack(path: Path) -> list[Sequence]:
+    with np.load(path) as z:
+        bounds = np.concatenate([[0], np.cumsum(z["lengths"])])
+        targets = {k[2:]: z[k] for k in z.files if k.startswith("t_")}
+        splits = z["splits"]
+        inputs = z["inputs"]
+    return [Sequence(inputs[a:b], {k: v[a:b] for k, v in targets.items()}, str(sp) or None)
+            for a, b, sp in zip(bounds[:-1], bounds[1:], splits)]
+
+
+def cached_parse(path: Path, parse, cache_dir: Path, version: str) -> list[Sequence] | None:
+    """Parse one file through `parse(path) -> list[Sequence]`, caching the arrays.
+
+    The cache key holds the file's path, size and mtime and the parser's version, so an edited
+    file or parser is parsed again. A file that fails to parse is skipped with a warning naming it.
+    """
+    st = path.stat()
+    key = hashlib.sha1(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{version}".encode()).hexdigest()
+    cached = cache_dir / f"{key}.npz"
+    if cached.exists():
+        try:
+            return _unpack(cached)
+        except Exception as exc:  # a damaged cache entry is parsed again, not trusted
+            log.warning("cache entry %s unreadable (%s); parsing %s again", cached, exc, path)
+    try:
+        seqs = [s for s in parse(path) if len(s) >= 2]
+    except Exception as exc:
+        log.warning("skipping %s: %s: %s", path, type(exc).__name__, exc)
+        return None
+    if seqs:
+        atomic.write_bytes(cached, _pack(seqs))
+    return seqs
+
+
+# --- batches ------------------------------------------------------------------------------------
+
+def _stack(seqs: list[Sequence], spans: list[tuple[int, int, int]], length: int, in_size: int) -> dict:
+    """Copy the (sequence, start, stop) spans into zero-padded arrays with a step mask."""
+    n = len(spans)
+    batch = {"inputs": np.zeros((n, length, in_size), np.float32), "mask": np.zeros((n, length), bool)}
+    for key, arr in seqs[0].targets.items():
+        batch[key] = np.zeros((n, length) + arr.shape[1:], arr.dtype)
+    for row, (i, a, b) in enumerate(spans):
+        seq = seqs[i]
+        batch["inputs"][row, : b - a] = seq.inputs[a:b]
+        batch["mask"][row, : b - a] = True
+        for key, arr in seq.targets.items():
+            batch[key][row, : b - a] = arr[a:b]
+    return batch
+
+
+def random_batches(seqs: list[Sequence], rng: np.random.Generator, batches: int, batch_size: int,
+                   length: int):
+    """Random windows, sequences drawn in proportion to their length."""
+    lengths = np.array([len(s) for s in seqs], dtype=np.float64)
+    p = lengths / lengths.sum()
+    in_size = seqs[0].inputs.shape[1]
+    for _ in range(batches):
+        spans = []
+        for i in rng.choice(len(seqs), size=batch_size, p=p):
+            start = int(rng.integers(0, max(1, len(seqs[i]) - length + 1)))
+            spans.append((int(i), start, min(len(seqs[i]), start + length)))
+        yield _stack(seqs, spans, length, in_size)
+
+
+def eval_batches(seqs: list[Sequence], batch_size: int, length: int, limit_steps: int | None = None):
+    """Every step of every sequence once, in consecutive windows; the same on every call."""
+    spans, steps = [], 0
+    for i, seq in enumerate(seqs):
+        for a in range(0, len(seq), length):
+            spans.append((i, a, min(len(seq), a + length)))
+            steps += spans[-1][2] - a
+            if limit_steps is not None and steps >= limit_steps:
+                break
+        if limit_steps is not None and steps >= limit_steps:
+            break
+    in_size = seqs[0].inputs.shape[1]
+    for k in range(0, len(spans), batch_size):
+        yield _stack(seqs, spans[k:k + batch_size], length, in_size)
