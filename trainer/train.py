@@ -196,7 +196,7 @@ def train_model(spec: ModelSpec, profile: Profile, data_dir: Path, out_dir: Path
             "epoch": epoch + 1, "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
             "optimizer": optimizer.state_dict(), "best_val_loss": best_loss, "bad_epochs": bad,
             "history": history, "finished": finished, "stop_reason": stop_reason if finished else "",
-            "profile": profile.name, "seed": seed, "torch_version": torch.__version__, "data": data_info,
+            "profile": profile.name, "seed": seed, "torch_version": str(torch.__version__), "data": data_info,
             "metrics": {"val_loss": val["loss"], "metric_name": task.metric_name, "metric": val["metric"],
                         "baseline_name": task.baseline_name, "baseline": baseline},
         }

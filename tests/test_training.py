@@ -1,0 +1,180 @@
+import dataclasses
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from common import atomic
+from common.errors import SuiteError
+from models.catalog import MODELS, get
+from trainer import checkpoint, data
+from trainer.cli import main as trainer_main
+from trainer.data.base import eval_batches
+from trainer.tasks import TASKS
+from trainer.train import evaluate_model, train_model
+
+CPU = torch.device("cpu")
+DYN = get("dynamics_engine")
+
+
+def train(tmp_path, profile, spec=DYN, **kw):
+    return train_model(spec, profile, tmp_path / "no-data", tmp_path / "ck", CPU, progress=False, **kw)
+
+
+def test_evaluate_model_takes_every_models_batch_format():
+    for spec in MODELS.values():
+        ds = data.load(spec.task, "/nonexistent", synthetic_steps=200, progress=False)
+        batches = list(eval_batches(ds.val, 4, 16, 64))
+        assert spec.task in ("groove",) or TASKS[spec.task].key in batches[0]
+        out = evaluate_model(spec.build(), spec.task, batches)
+        assert math.isfinite(out["loss"]) and math.isfinite(out["metric"]), spec.name
+
+
+def test_training_writes_checkpoints_history_and_curves(tmp_path, tiny_profile):
+    r = train(tmp_path, tiny_profile)
+    d = tmp_path / "ck" / "dynamics_engine"
+    for name in ("latest.pt", "best.pt", "history.json", "history.csv", "curves.png"):
+        assert (d / name).stat().st_size > 0, name
+    hist = json.loads((d / "history.json").read_text())
+    assert [e["epoch"] for e in hist["epochs"]] == list(range(1, r.epochs + 1))
+    assert (d / "history.csv").read_text().splitlines()[0].startswith("epoch,train_loss,val_loss")
+    assert (d / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    _, best = checkpoint.load(d / "best.pt", DYN)
+    assert best["best_val_loss"] == pytest.approx(min(e["val_loss"] for e in hist["epochs"]))
+
+
+def test_early_stopping_stops_after_patience(tmp_path, tiny_profile):
+    profile = dataclasses.replace(tiny_profile, max_epochs=50, patience=2, min_delta=1e9)  # only epoch 1 counts
+    r = train(tmp_path, profile)
+    assert r.epochs == 1 + 2 and r.stop_reason.startswith("early stop")
+    _, latest = checkpoint.load(tmp_path / "ck/dynamics_engine/latest.pt", DYN)
+    assert latest["finished"]
+
+
+def test_resume_continues_and_matches_an_uninterrupted_run(tmp_path, tiny_profile):
+    whole = train(tmp_path / "a", tiny_profile)
+    train(tmp_path / "b", dataclasses.replace(tiny_profile, max_epochs=2))  # "interrupted" after epoch 2
+    _, ck = checkpoint.load(tmp_path / "b/ck/dynamics_engine/latest.pt", DYN)
+    ck["finished"] = False  # as if killed before deciding to stop
+    checkpoint.save(tmp_path / "b/ck/dynamics_engine/latest.pt", ck)
+    resumed = train(tmp_path / "b", tiny_profile)
+    assert [h["val_loss"] for h in resumed.history] == pytest.approx([h["val_loss"] for h in whole.history])
+    a, _ = checkpoint.load(tmp_path / "a/ck/dynamics_engine/latest.pt", DYN)
+    b, _ = checkpoint.load(tmp_path / "b/ck/dynamics_engine/latest.pt", DYN)
+    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.allclose(va, vb, atol=1e-6), k
+
+
+def test_finished_model_is_not_trained_again(tmp_path, tiny_profile):
+    first = train(tmp_path, tiny_profile)
+    second = train(tmp_path, tiny_profile)
+    assert second.seconds == 0.0 and second.epochs == first.epochs
+
+
+def test_kill_9_mid_training_loses_at_most_one_epoch(tmp_path):
+    out = tmp_path / "ck"
+    cmd = [sys.executable, "-m", "trainer", "train", "--models", "groove_predictor", "--data-dir",
+           str(tmp_path / "none"), "--out", str(out), "--no-progress"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    latest = out / "groove_predictor" / "latest.pt"
+    deadline = time.time() + 120
+    while not latest.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    _, ck = checkpoint.load(latest, get("groove_predictor"))  # whole and readable, never half-written
+    assert ck["epoch"] >= 1 and not [p for p in latest.parent.iterdir() if p.name.endswith(".tmp")]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert f"resuming from {latest} after epoch {ck['epoch']}" in done.stderr
+    _, final = checkpoint.load(latest, get("groove_predictor"))
+    assert [h["epoch"] for h in final["history"]] == list(range(1, final["epoch"] + 1))
+
+
+def test_corrupt_checkpoint_is_an_error_naming_the_file_and_is_kept(tmp_path, tiny_profile, capsys):
+    latest = tmp_path / "ck" / "dynamics_engine" / "latest.pt"
+    latest.parent.mkdir(parents=True)
+    latest.write_bytes(b"\x00garbage")
+    with pytest.raises(SuiteError, match="not a readable checkpoint") as err:
+        train(tmp_path, tiny_profile)
+    assert err.value.path == latest
+    code = trainer_main(["train", "--models", "dynamics_engine", "--out", str(tmp_path / "ck"), "--data-dir",
+                         str(tmp_path), "--no-progress"])
+    assert code == 2 and str(latest) in capsys.readouterr().err
+    assert latest.read_bytes() == b"\x00garbage"
+
+
+def test_mismatched_checkpoint_is_refused(tmp_path, tiny_profile):
+    train(tmp_path, tiny_profile)
+    src = tmp_path / "ck/dynamics_engine/best.pt"
+    with pytest.raises(SuiteError, match="written for DynamicsEngine.*not for GroovePredictor"):
+        checkpoint.load(src, get("groove_predictor"))
+    changed = dataclasses.replace(DYN, version=DYN.version + 1)
+    with pytest.raises(SuiteError, match="as now declared"):
+        checkpoint.load(src, changed)
+
+
+def test_not_a_checkpoint_dict(tmp_path):
+    path = tmp_path / "x.pt"
+    torch.save({"weights": torch.zeros(2)}, path)
+    with pytest.raises(SuiteError, match="not a checkpoint of this project"):
+        checkpoint.load(path, DYN)
+    with pytest.raises(SuiteError, match="no checkpoint here"):
+        checkpoint.load(tmp_path / "missing.pt", DYN)
+
+
+def test_nan_loss_stops_and_keeps_the_best_checkpoint(tmp_path, tiny_profile, monkeypatch):
+    train(tmp_path, dataclasses.replace(tiny_profile, max_epochs=2))
+    d = tmp_path / "ck/dynamics_engine"
+    _, ck = checkpoint.load(d / "latest.pt", DYN)
+    ck["finished"] = False
+    checkpoint.save(d / "latest.pt", ck)
+    best_before = (d / "best.pt").read_bytes()
+    latest_before = (d / "latest.pt").read_bytes()
+    task = TASKS["dynamics"]
+    monkeypatch.setattr(type(task), "loss", lambda self, out, batch: out.sum() * float("nan"))
+    r = train(tmp_path, tiny_profile)
+    assert r.error and "NaN loss in epoch 3" in r.error and "best checkpoint kept" in r.error
+    assert (d / "best.pt").read_bytes() == best_before
+    assert (d / "latest.pt").read_bytes() == latest_before
+
+
+def test_atomic_write_leaves_the_old_file_when_writing_fails(tmp_path):
+    target = tmp_path / "history.json"
+    atomic.write_json(target, {"ok": 1})
+    with pytest.raises(RuntimeError):
+        with atomic.atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("killed")
+    assert json.loads(target.read_text()) == {"ok": 1}
+    assert os.listdir(tmp_path) == ["history.json"]
+
+
+def test_synthetic_data_is_learnable(tmp_path, tiny_profile):
+    """A short training beats the trivial baseline on every synthetic set."""
+    profile = dataclasses.replace(tiny_profile, max_epochs=6, steps_per_epoch=25, batch_size=16, seq_len=32,
+                                  learning_rate=3e-3, synthetic_steps=4000, val_steps=1024, patience=6)
+    for spec in MODELS.values():
+        r = train(tmp_path, profile, spec=spec)
+        task = TASKS[spec.task]
+        better = r.metric > r.baseline if task.higher_is_better else r.metric < r.baseline
+        assert better, (spec.name, r.metric, r.baseline)
+
+
+def test_cli_summary_table(tmp_path, capsys):
+    code = trainer_main(["train", "--models", "dynamics_engine", "--data-dir", str(tmp_path / "none"), "--out",
+                         str(tmp_path / "ck"), "--no-progress", "--seed", "3"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "DynamicsEngine" in out and "synthetic" in out and "velocity MAE" in out and "mean velocity" in out
+    summary = json.loads((tmp_path / "ck" / "summary.json").read_text())
+    assert summary["models"][0]["parameters"] == DYN.parameter_count
+    assert np.isfinite(summary["models"][0]["best_val_loss"])
