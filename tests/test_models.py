@@ -79,3 +79,9 @@ def test_activation_is_checked():
     with pytest.raises(ValueError, match="unknown activation"):
         Dense(4, "swish")
     assert isinstance(Dense(4, "elu").torch_module(3)[1], nn.ELU)
+
+
+def test_architecture_doc_table_is_derived_from_the_declarations():
+    from models import docs
+    text = docs.DOC.read_text()
+    assert docs.render(text) == text, "docs/ML_ARCHITECTURE.md is stale: run python -m models.docs"
