@@ -19,7 +19,7 @@ log = logging.getLogger("trainer.data")
 
 MIDITOK = "miditok==3.1.0"  # its source package ships 10 MAESTRO performances; 2.x ships none
 ESSEN_QUICK = ("kinder0.abc", "ballad10.abc")
-CHORALES_QUICK = 80
+CHORALES_QUICK = 160
 
 
 def music21_corpus() -> Path:
