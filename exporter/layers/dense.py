@@ -1,0 +1,51 @@
+"""Dense (torch Linear): kernel [in][out] and bias in JSON; DenseT takes [out][in]."""
+from __future__ import annotations
+
+import numpy as np
+from torch import nn
+
+from exporter.layers import activation
+from exporter.layers.base import entry, f32
+
+JSON_TYPES = ("dense", "time-distributed-dense")
+TORCH_TYPES = (nn.Linear,)
+
+
+def from_torch(module: nn.Linear, in_size: int) -> list[dict]:
+    weights = [f32(module.weight).T]
+    if module.bias is not None:
+        weights.append(f32(module.bias))
+    return [entry("dense", module.out_features, weights)]
+
+
+def modelt(e: dict, in_size: int) -> list[str]:
+    out = int(e["shape"][-1])
+    bias = "" if len(e["weights"]) >= 2 else ", false"
+    types = [f"RTNeural::DenseT<float, {in_size}, {out}{bias}>"]
+    if e.get("activation"):
+        types.append(activation.modelt_type(e["activation"], out))
+    return types
+
+
+class Runtime:
+    def __init__(self, e: dict, in_size: int):
+        self.kernel = np.asarray(e["weights"][0], dtype=np.float64)
+        self.bias = np.asarray(e["weights"][1], dtype=np.float64) if len(e["weights"]) >= 2 else 0.0
+        self.activation = e.get("activation") or None
+
+    def reset(self):
+        pass
+
+    def step(self, x):
+        y = x @ self.kernel + self.bias
+        return activation.apply(self.activation, y) if self.activation else y
+
+
+def cpp(e: dict, slot: int, prefix: str) -> tuple[list, list[str]]:
+    kernel = np.asarray(e["weights"][0], dtype=np.float32)
+    arrays = [(f"{prefix}_kernel", kernel)]
+    code = [f"setDenseKernel(model.get<{slot}>(), {prefix}_kernel, {kernel.shape[0]}, {kernel.shape[1]});"]
+    if len(e["weights"]) >= 2:
+        arrays.append((f"{prefix}_bias", np.asarray(e["weights"][1], dtype=np.float32)))
+        code.append(f"model.get<{slot}>().setBias({prefix}_bias);")
+    return arrays, code

@@ -1,0 +1,66 @@
+"""GRU: PyTorch's gate blocks (r, z, n) become Keras's (z, r, n) in both weights and both biases;
+W = weight_ih.T, U = weight_hh.T, b = [bias_ih, bias_hh] kept as two rows (the reset gate acts
+between them, so they cannot be summed)."""
+from __future__ import annotations
+
+import numpy as np
+from torch import nn
+
+from exporter.layers.base import entry, f32
+from exporter.layers.rnn import check_rnn, rows_code, sigmoid
+
+JSON_TYPES = ("gru",)
+TORCH_TYPES = (nn.GRU,)
+
+
+def zrn(a: np.ndarray, H: int) -> np.ndarray:
+    """Swap PyTorch's first two gate blocks (r, z) along axis 0."""
+    return np.concatenate([a[H:2 * H], a[:H], a[2 * H:]], axis=0)
+
+
+def from_torch(module: nn.GRU, in_size: int) -> list[dict]:
+    check_rnn(module)
+    H = module.hidden_size
+    entries = []
+    for k in range(module.num_layers):
+        w_ih = zrn(f32(getattr(module, f"weight_ih_l{k}")), H)
+        w_hh = zrn(f32(getattr(module, f"weight_hh_l{k}")), H)
+        if module.bias:
+            b = np.stack([zrn(f32(getattr(module, f"bias_ih_l{k}")), H), zrn(f32(getattr(module, f"bias_hh_l{k}")), H)])
+        else:
+            b = np.zeros((2, 3 * H), np.float32)
+        entries.append(entry("gru", H, [w_ih.T, w_hh.T, b], "tanh"))
+    return entries
+
+
+def modelt(e: dict, in_size: int) -> list[str]:
+    return [f"RTNeural::GRULayerT<float, {in_size}, {int(e['shape'][-1])}>"]
+
+
+class Runtime:
+    def __init__(self, e: dict, in_size: int):
+        self.W, self.U, self.b = (np.asarray(w, dtype=np.float64) for w in e["weights"])
+        self.H = self.U.shape[0]
+        self.reset()
+
+    def reset(self):
+        self.h = np.zeros(self.H)
+
+    def step(self, x):
+        H = self.H
+        wx = x @ self.W + self.b[0]
+        uh = self.h @ self.U + self.b[1]
+        z = sigmoid(wx[:H] + uh[:H])
+        r = sigmoid(wx[H:2 * H] + uh[H:2 * H])
+        n = np.tanh(wx[2 * H:] + r * uh[2 * H:])
+        self.h = (1 - z) * n + z * self.h
+        return self.h
+
+
+def cpp(e: dict, slot: int, prefix: str) -> tuple[list, list[str]]:
+    W, U, b = (np.asarray(w, dtype=np.float32) for w in e["weights"])
+    arrays = [(f"{prefix}_W", W), (f"{prefix}_U", U), (f"{prefix}_b", b)]
+    layer = f"model.get<{slot}>()"
+    return arrays, [f"{layer}.setWVals({rows_code(prefix + '_W', *W.shape)});",
+                    f"{layer}.setUVals({rows_code(prefix + '_U', *U.shape)});",
+                    f"{layer}.setBVals({rows_code(prefix + '_b', *b.shape)});"]

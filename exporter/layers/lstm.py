@@ -1,0 +1,59 @@
+"""LSTM: W = weight_ih.T [in][4H], U = weight_hh.T [H][4H], b = bias_ih + bias_hh.
+
+PyTorch's gate order (i, f, g, o) is Keras's and RTNeural's (i, f, c, o). A stacked LSTM
+(num_layers > 1) becomes one RTNeural layer per PyTorch layer.
+"""
+from __future__ import annotations
+
+import numpy as np
+from torch import nn
+
+from exporter.layers.base import entry, f32
+from exporter.layers.rnn import check_rnn, rows_code, sigmoid
+
+JSON_TYPES = ("lstm",)
+TORCH_TYPES = (nn.LSTM,)
+
+
+def from_torch(module: nn.LSTM, in_size: int) -> list[dict]:
+    check_rnn(module)
+    entries = []
+    for k in range(module.num_layers):
+        w_ih, w_hh = getattr(module, f"weight_ih_l{k}"), getattr(module, f"weight_hh_l{k}")
+        if module.bias:
+            b = f32(getattr(module, f"bias_ih_l{k}")) + f32(getattr(module, f"bias_hh_l{k}"))
+        else:
+            b = np.zeros(4 * module.hidden_size, np.float32)
+        entries.append(entry("lstm", module.hidden_size, [f32(w_ih).T, f32(w_hh).T, b], "tanh"))
+    return entries
+
+
+def modelt(e: dict, in_size: int) -> list[str]:
+    return [f"RTNeural::LSTMLayerT<float, {in_size}, {int(e['shape'][-1])}>"]
+
+
+class Runtime:
+    def __init__(self, e: dict, in_size: int):
+        self.W, self.U, self.b = (np.asarray(w, dtype=np.float64) for w in e["weights"])
+        self.H = self.U.shape[0]
+        self.reset()
+
+    def reset(self):
+        self.h = np.zeros(self.H)
+        self.c = np.zeros(self.H)
+
+    def step(self, x):
+        z = x @ self.W + self.h @ self.U + self.b
+        i, f, g, o = (z[k * self.H:(k + 1) * self.H] for k in range(4))
+        self.c = sigmoid(f) * self.c + sigmoid(i) * np.tanh(g)
+        self.h = sigmoid(o) * np.tanh(self.c)
+        return self.h
+
+
+def cpp(e: dict, slot: int, prefix: str) -> tuple[list, list[str]]:
+    W, U, b = (np.asarray(w, dtype=np.float32) for w in e["weights"])
+    arrays = [(f"{prefix}_W", W), (f"{prefix}_U", U), (f"{prefix}_b", b)]
+    layer = f"model.get<{slot}>()"
+    return arrays, [f"{layer}.setWVals({rows_code(prefix + '_W', *W.shape)});",
+                    f"{layer}.setUVals({rows_code(prefix + '_U', *U.shape)});",
+                    f"{layer}.setBVals(std::vector<float>({prefix}_b, {prefix}_b + {b.size}));"]

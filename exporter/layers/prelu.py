@@ -1,0 +1,36 @@
+"""PReLU: y = x for x >= 0, alpha x otherwise; JSON weights [[alpha...]] (one alpha is shared)."""
+from __future__ import annotations
+
+import numpy as np
+from torch import nn
+
+from exporter.layers.base import entry, f32
+
+JSON_TYPES = ("prelu",)
+TORCH_TYPES = (nn.PReLU,)
+
+
+def from_torch(module: nn.PReLU, in_size: int) -> list[dict]:
+    return [entry("prelu", in_size, [f32(module.weight)[None, :]])]
+
+
+def modelt(e: dict, in_size: int) -> list[str]:
+    return [f"RTNeural::PReLUActivationT<float, {in_size}>"]
+
+
+class Runtime:
+    def __init__(self, e: dict, in_size: int):
+        alpha = np.asarray(e["weights"][0][0], dtype=np.float64)
+        self.alpha = np.resize(alpha, in_size)  # RTNeural repeats a shorter alpha vector
+
+    def reset(self):
+        pass
+
+    def step(self, x):
+        return np.where(x >= 0, x, self.alpha * x)
+
+
+def cpp(e: dict, slot: int, prefix: str) -> tuple[list, list[str]]:
+    alpha = np.asarray(e["weights"][0][0], dtype=np.float32)
+    return [(f"{prefix}_alpha", alpha)], [
+        f"model.get<{slot}>().setAlphaVals(std::vector<float>({prefix}_alpha, {prefix}_alpha + {alpha.size}));"]

@@ -1,0 +1,185 @@
+"""`make export` and `make validate` end to end on small trained checkpoints, the header against
+real RTNeural where it is found, determinism, and bad input."""
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from common import rtneural
+from exporter import header
+from exporter.cli import main as exporter_main
+from models.catalog import get
+from tests.conftest import TINY
+from tests.reference import REFERENCE, needs_reference
+from trainer import checkpoint
+from trainer.train import train_model
+
+SMALL = ["dynamics_engine", "groove_predictor"]
+FOUND = rtneural.find()
+needs_rtneural = pytest.mark.skipif(FOUND is None, reason=rtneural.MISSING)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("trained")
+    for name in SMALL:
+        train_model(get(name), TINY, root / "no-data", root / "checkpoints", torch.device("cpu"), progress=False)
+    return root
+
+
+def export(trained: Path, out: Path, *extra) -> int:
+    return exporter_main(["export", "--models", ",".join(SMALL), "--checkpoints", str(trained / "checkpoints"),
+                          "--data-dir", str(trained / "no-data"), "--out", str(out), *extra])
+
+
+def test_export_writes_the_files_and_is_deterministic(trained, tmp_path):
+    assert export(trained, tmp_path / "a") == 0
+    assert export(trained, tmp_path / "b") == 0
+    names = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert names == sorted([f"{n}{s}" for n in SMALL for s in (".json", ".h", ".vectors.json")] + ["models.h"])
+    for name in names:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
+def test_exported_json_vectors_and_header_contract(trained, tmp_path):
+    export(trained, tmp_path)
+    spec = get("dynamics_engine")
+    model_json = json.loads((tmp_path / "dynamics_engine.json").read_text())
+    meta = model_json["metadata"]
+    assert meta["model"] == "DynamicsEngine" and meta["parameter_count"] == spec.parameter_count
+    assert meta["declaration_version"] == spec.version and meta["training_data"]["source"] == "synthetic"
+    assert meta["torch_version"] == str(torch.__version__) and meta["project_commit"]
+    assert model_json["in_shape"] == [None, None, 32]
+    assert [(e["type"], e["activation"]) for e in model_json["layers"]] == [
+        ("dense", "tanh"), ("lstm", "tanh"), ("dense", "")]
+    vec = json.loads((tmp_path / "dynamics_engine.vectors.json").read_text())
+    assert len(vec["inputs"]) >= 64 and len(vec["inputs"][0]) == 32 and len(vec["outputs"][0]) == 16
+    text = (tmp_path / "dynamics_engine.h").read_text()
+    for line in ("namespace models::dynamics_engine {", "constexpr int kInputSize = 32;",
+                 "constexpr int kOutputSize = 16;", f"constexpr std::size_t kParameterCount = {spec.parameter_count};",
+                 "inline void loadWeights(Model& model) {"):
+        assert line in text
+    assert "RTNeural::ModelT<float, kInputSize, kOutputSize,\n    RTNeural::DenseT<float, 32, 64>,\n" \
+           "    RTNeural::TanhActivationT<float, 64>,\n    RTNeural::LSTMLayerT<float, 64, 40>,\n" \
+           "    RTNeural::DenseT<float, 40, 16>>;" in text
+    assert "#include <fstream>" not in text and "parseJson" not in text  # no file access on a board
+    assert (tmp_path / "models.h").read_text().count("#include") == 2
+
+
+def test_validate_passes_and_catches_a_tampered_header(trained, tmp_path, capsys):
+    export(trained, tmp_path)
+    args = ["validate", "--models", ",".join(SMALL), "--checkpoints", str(trained / "checkpoints"), "--out",
+            str(tmp_path), "--no-rtneural"]
+    assert exporter_main(args) == 0
+    report = json.loads((tmp_path / "validation.json").read_text())
+    assert all(m["ok"] and m["max_abs_error"]["reference"] <= 1e-5 for m in report["models"])
+    h = tmp_path / "groove_predictor.h"
+    h.write_text(h.read_text().replace("kParameterCount = ", "kParameterCount = 1"))
+    assert exporter_main(args) == 1
+    assert "parameter counts differ" in capsys.readouterr().err
+
+
+def test_hex_float_literals_are_exact():
+    for x in (0.1, -3.25, 1e-30, 0.0, 123456.78):
+        f = float(torch.tensor(x, dtype=torch.float32))
+        assert float.fromhex(header.hex_float(f)[:-1]) == f
+
+
+def test_missing_or_mismatched_checkpoint_fails_and_keeps_earlier_exports(trained, tmp_path, capsys):
+    assert export(trained, tmp_path / "out") == 0
+    before = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()}
+    broken = tmp_path / "broken"
+    shutil.copytree(trained / "checkpoints", broken / "checkpoints")
+    shutil.copy(broken / "checkpoints/dynamics_engine/best.pt", broken / "checkpoints/groove_predictor/best.pt")
+    (broken / "no-data").mkdir()
+    assert export(broken, tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert "groove_predictor/best.pt" in err and "not for GroovePredictor" in err
+    (broken / "checkpoints/groove_predictor/best.pt").unlink()
+    assert export(broken, tmp_path / "out") == 2
+    assert "no checkpoint here" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()} == before
+
+
+def test_nan_weight_in_checkpoint_is_refused(trained, tmp_path, capsys):
+    shutil.copytree(trained / "checkpoints", tmp_path / "checkpoints")
+    path = tmp_path / "checkpoints/dynamics_engine/best.pt"
+    spec = get("dynamics_engine")
+    _, ck = checkpoint.load(path, spec)
+    ck["state_dict"]["layers.1.weight_hh_l0"][0, 0] = float("nan")
+    checkpoint.save(path, ck)
+    (tmp_path / "no-data").mkdir()
+    assert export(tmp_path, tmp_path / "out") == 2
+    assert "DynamicsEngine: layer layers.1: 1 weight(s) are NaN or Inf" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def compile_flags(include: Path, backend="stl"):
+    return ["g++", "-std=c++17", *FOUND.flags(backend), f"-I{include}"]
+
+
+@needs_rtneural
+def test_generated_headers_compile_against_rtneural(trained, tmp_path):
+    export(trained, tmp_path)
+    done = subprocess.run([*compile_flags(tmp_path), "-fsyntax-only", "-x", "c++", str(tmp_path / "models.h")],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+@needs_rtneural
+def test_three_rtneural_paths_agree_with_torch(trained, tmp_path):
+    """json_parser::parseJson, ModelT::parseJson and the header's loadWeights, in real RTNeural."""
+    export(trained, tmp_path)
+    code = exporter_main(["validate", "--models", ",".join(SMALL), "--checkpoints", str(trained / "checkpoints"),
+                          "--out", str(tmp_path), "--build-dir", str(tmp_path / "check"), "--backend", "stl"])
+    assert code == 0
+    report = json.loads((tmp_path / "validation.json").read_text())
+    for m in report["models"]:
+        assert set(m["max_abs_error"]) == {"reference", "json_parser", "modelt_parse_json", "header"}
+        assert max(m["max_abs_error"].values()) <= 1e-5
+
+
+@needs_rtneural
+@needs_reference
+def test_header_generator_on_rtneural_reference_models(tmp_path):
+    """Headers made from RTNeural's own conv/batchnorm/PReLU/GRU/LSTM files reproduce its outputs."""
+    cases = {"conv": "conv", "gru": "gru", "lstm": "lstm", "dense": "dense"}
+    for name in cases:
+        model_json = json.loads((REFERENCE / "models" / f"{name}.json").read_text())
+        (tmp_path / f"{name}.h").write_text(header.render(name, model_json, f"RTNeural reference {name}"))
+    main = tmp_path / "main.cpp"
+    main.write_text("#include <fstream>\n#include <iostream>\n#include <memory>\n"
+                    + "".join(f'#include "{n}.h"\n' for n in cases) + """
+template <typename M> double run(M& model, const char* x, const char* y) {
+    std::ifstream xs(x), ys(y);
+    double worst = 0, in, expected;
+    while (xs >> in && ys >> expected) {
+        float v = float(in);
+        model.forward(&v);
+        worst = std::max(worst, std::abs(double(model.getOutputs()[0]) - expected));
+    }
+    return worst;
+}
+int main(int, char** argv) {
+""" + "".join(f"""    {{ auto m = std::make_unique<models::{n}::Model>(); models::{n}::loadWeights(*m);
+      std::cout << "{n} " << run(*m, argv[{2 * i + 1}], argv[{2 * i + 2}]) << "\\n"; }}
+""" for i, n in enumerate(cases)) + "}\n")
+    exe = tmp_path / "main"
+    done = subprocess.run([*compile_flags(tmp_path), "-O1", str(main), "-o", str(exe)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    data = [str(REFERENCE / "test_data" / f"{cases[n]}_{s}_python.csv") for n in cases for s in "xy"]
+    out = subprocess.run([str(exe), *data], capture_output=True, text=True, check=True).stdout
+    errors = {line.split()[0]: float(line.split()[1]) for line in out.splitlines()}
+    assert set(errors) == set(cases)
+    assert all(e <= 1e-5 for e in errors.values()), errors  # float32 in RTNeural vs double references
+
+
+def test_cli_runs_as_a_module(trained, tmp_path):
+    done = subprocess.run([sys.executable, "-m", "exporter", "validate", "--out", str(tmp_path / "nothing"),
+                           "--checkpoints", str(trained / "checkpoints"), "--no-rtneural"],
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and "missing: run make export first" in done.stderr
