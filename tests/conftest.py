@@ -2,8 +2,11 @@ import tarfile
 from pathlib import Path
 
 import pytest
+import torch
 
+from models.catalog import get
 from trainer.profiles import Profile
+from trainer.train import train_model
 
 ROOT = Path(__file__).resolve().parents[1]
 MIDITOK_SDIST = ROOT / ".cache" / "sources" / "miditok-3.1.0.tar.gz"
@@ -25,4 +28,25 @@ def maestro_midi(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("maestro") / "Maestro_1.midi"
     with tarfile.open(MIDITOK_SDIST) as tar:
         out.write_bytes(tar.extractfile("miditok-3.1.0/tests/MIDIs_one_track/Maestro_1.mid").read())
+    return out
+
+
+SMALL = ["dynamics_engine", "groove_predictor"]  # the two smallest models: quick to train, export and compile
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory) -> Path:
+    """Checkpoints of the small models trained with the tiny profile (synthetic data)."""
+    root = tmp_path_factory.mktemp("trained")
+    for name in SMALL:
+        train_model(get(name), TINY, root / "no-data", root / "checkpoints", torch.device("cpu"), progress=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def exported(trained, tmp_path_factory) -> Path:
+    """build/models-style export of the small models: <name>.{json,h,vectors.json} and models.h."""
+    from exporter.export import export_all
+    out = tmp_path_factory.mktemp("exported")
+    export_all([get(n) for n in SMALL], trained / "checkpoints", out, trained / "no-data")
     return out

@@ -13,22 +13,12 @@ from common import rtneural
 from exporter import header
 from exporter.cli import main as exporter_main
 from models.catalog import get
-from tests.conftest import TINY
 from tests.reference import REFERENCE, needs_reference
 from trainer import checkpoint
-from trainer.train import train_model
 
-SMALL = ["dynamics_engine", "groove_predictor"]
+from tests.conftest import SMALL
 FOUND = rtneural.find()
 needs_rtneural = pytest.mark.skipif(FOUND is None, reason=rtneural.MISSING)
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("trained")
-    for name in SMALL:
-        train_model(get(name), TINY, root / "no-data", root / "checkpoints", torch.device("cpu"), progress=False)
-    return root
 
 
 def export(trained: Path, out: Path, *extra) -> int:
