@@ -36,11 +36,12 @@ class RTNeural:
 
     def flags(self, backend: str, alignment: int = 16) -> list[str]:
         """Defines and include paths for one backend (`eigen`, `xsimd` or `stl`)."""
-        flags = [f"-I{self.root}", "-DRTNEURAL_NAMESPACE=RTNeural", f"-DRTNEURAL_DEFAULT_ALIGNMENT={alignment}"]
+        # -isystem: RTNeural and its libraries are third-party; their warnings are not ours to fix
+        flags = [f"-isystem{self.root}", "-DRTNEURAL_NAMESPACE=RTNeural", f"-DRTNEURAL_DEFAULT_ALIGNMENT={alignment}"]
         if backend == "eigen":
-            flags += ["-DRTNEURAL_USE_EIGEN=1", "-DEIGEN_STACK_ALLOCATION_LIMIT=0", f"-I{eigen_dir(self.root)}"]
+            flags += ["-DRTNEURAL_USE_EIGEN=1", "-DEIGEN_STACK_ALLOCATION_LIMIT=0", f"-isystem{eigen_dir(self.root)}"]
         elif backend == "xsimd":
-            flags += ["-DRTNEURAL_USE_XSIMD=1", f"-I{xsimd_dir(self.root)}"]
+            flags += ["-DRTNEURAL_USE_XSIMD=1", f"-isystem{xsimd_dir(self.root)}"]
         elif backend != "stl":
             raise SuiteError(f"unknown RTNeural backend {backend!r}; choose from {', '.join(BACKENDS)}")
         return flags

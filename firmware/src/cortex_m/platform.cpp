@@ -1,0 +1,41 @@
+// Cortex-M7 on QEMU's mps2-an500. SysTick runs from the 25 MHz system clock; an interrupt on each
+// wrap of its 24-bit counter extends it to 64 bits. QEMU does not model the M7's timing: run it
+// with -icount shift=0 (1 ns per instruction) and the figures are instruction-based, repeatable
+// virtual time, not a real board's.
+#include "platform.h"
+
+#include <cstdint>
+
+namespace {
+constexpr std::uint32_t kSysClockHz = 25000000;
+constexpr std::uint32_t kReload = 0xFFFFFF;
+volatile std::uint32_t wraps = 0;
+
+struct SysTickRegs {
+    volatile std::uint32_t ctrl, load, val, calib;
+};
+SysTickRegs& systick = *reinterpret_cast<SysTickRegs*>(0xE000E010);
+}  // namespace
+
+extern "C" void SysTick_Handler() { wraps = wraps + 1; }
+
+void platform::init() {
+    systick.load = kReload;
+    systick.val = 0;
+    systick.ctrl = 0x7;  // processor clock, interrupt on wrap, enabled
+}
+
+std::uint64_t platform::ticks() {
+    std::uint32_t high, low;
+    do {  // read again if a wrap came between the two reads
+        high = wraps;
+        low = systick.val;
+    } while (high != wraps);
+    return (std::uint64_t(high) << 24) + (kReload - low);
+}
+
+std::uint64_t platform::ticksPerSecond() { return kSysClockHz; }
+
+const char* platform::timerName() { return "systick"; }
+
+long platform::peakRssKiB() { return -1; }
