@@ -10,11 +10,18 @@ TRAIN_FLAGS := $(if $(FRESH),--fresh,)
 
 .PHONY: setup data train export validate test clean
 
-setup:  ## a virtual environment with the package, its dependencies and the data sources
+APT_PACKAGES := g++ g++-aarch64-linux-gnu g++-arm-linux-gnueabihf gcc-arm-none-eabi libnewlib-arm-none-eabi \
+	libstdc++-arm-none-eabi-newlib qemu-user qemu-system-arm nlohmann-json3-dev libeigen3-dev valgrind
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+setup:  ## toolchains (apt), a virtual environment with the package and its dependencies, PlatformIO offline
+	@missing=$$(dpkg-query -W -f='$${Status} $${Package}\n' $(APT_PACKAGES) 2>&1 | grep -v '^install ok installed' | wc -l); \
+	if [ "$$missing" != 0 ]; then $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(APT_PACKAGES); fi
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e .
 	$(PY) -m pip download --quiet --no-deps --no-binary :all: miditok==3.1.0 -d .cache/sources
+	$(PY) -m bench.pio_core
 
 data:   ## real melody, harmony and dynamics data from the package registries
 	$(PY) -m trainer data --profile $(PROFILE) --data-dir $(DATA_DIR)

@@ -69,7 +69,7 @@ struct Entry {
     BENCH_MODEL_STORAGE models::name::Model name##_model;                                \
     void name##_load() { models::name::loadWeights(name##_model); }                     \
     void name##_reset() { name##_model.reset(); }                                        \
-    const float* name##_forward(const float* x) {                                        \
+    __attribute__((noinline)) const float* name##_forward(const float* x) {               \
         name##_model.forward(x);                                                         \
         return name##_model.getOutputs();                                                \
     }

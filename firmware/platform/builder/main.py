@@ -10,7 +10,7 @@ The options each environment sets in platformio.ini:
   custom_arch        machine flags, given to the compiler and the linker alike
   custom_link        extra link flags (-static for the Linux cross targets run under QEMU)
   custom_ldscript    linker script (baremetal)
-  custom_models_dir  the exported models (build/models)
+  custom_models_dir  the exported models (build/models; RTMB_MODELS_DIR in the environment overrides it)
 """
 import os
 import shutil
@@ -40,7 +40,7 @@ from common.errors import SuiteError  # noqa: E402
 prefix = option("toolchain", "")
 baremetal = option("os", "linux") == "baremetal"
 backend = os.environ.get("RTMB_BACKEND") or option("backend", "eigen")
-models_dir = project / option("models_dir", "build/models")
+models_dir = Path(os.environ.get("RTMB_MODELS_DIR") or project / option("models_dir", "build/models"))
 
 cxx = f"{prefix}g++"
 if not shutil.which(cxx):

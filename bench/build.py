@@ -1,0 +1,77 @@
+"""Building the harness for a target and backend through PlatformIO (the same `pio run -e <env>`
+a user runs), in a build folder per backend so switching backends reuses each one's objects."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from common import rtneural
+from common.errors import SuiteError
+from bench.targets import PROJECT, Target
+
+QUIET_PIO = {"PLATFORMIO_SETTING_ENABLE_TELEMETRY": "No", "PLATFORMIO_DISABLE_UPGRADE_CHECK": "true"}
+
+
+@dataclass
+class Build:
+    program: Path
+    seconds: float
+    reused: bool            # nothing had changed: the earlier program was kept
+    compiler: str
+    flags: list[str]
+    sizes: dict             # text / data / bss from the toolchain's `size`
+
+
+def build_dir(backend: str) -> Path:
+    return PROJECT / ".pio" / f"build-{backend}"
+
+
+def program_path(target: Target, backend: str, root: Path | None = None) -> Path:
+    suffix = ".elf" if target.os == "baremetal" else ""
+    return (root or build_dir(backend)) / target.env / f"program{suffix}"
+
+
+def pio_env(backend: str, root: Path, models_dir: Path | None) -> dict:
+    env = {**os.environ, **QUIET_PIO, "RTMB_BACKEND": backend, "PLATFORMIO_BUILD_DIR": str(root)}
+    if models_dir is not None:
+        env["RTMB_MODELS_DIR"] = str(Path(models_dir).resolve())
+    venv_bin = str(Path(sys.executable).parent)
+    env["PATH"] = venv_bin + os.pathsep + env.get("PATH", "")  # the pio of this environment
+    return env
+
+
+def build(target: Target, backend: str, models_dir: Path | None = None, root: Path | None = None) -> Build:
+    missing = target.missing()
+    if missing:
+        raise SuiteError(f"cannot build {target.name}: missing {', '.join(missing)}; make setup installs them")
+    found = rtneural.require()
+    root = root or build_dir(backend)
+    program = program_path(target, backend, root)
+    before = program.stat().st_mtime_ns if program.exists() else None
+    t0 = time.time()
+    done = subprocess.run(["pio", "run", "-e", target.env], cwd=PROJECT, env=pio_env(backend, root, models_dir),
+                          capture_output=True, text=True)
+    seconds = time.time() - t0
+    if done.returncode != 0:
+        errors = [line for line in (done.stdout + done.stderr).splitlines() if "rror" in line]
+        raise SuiteError(f"pio run -e {target.env} (backend {backend}) failed:\n" + "\n".join(errors[-15:]),
+                         PROJECT / "platformio.ini")
+    return Build(program=program, seconds=round(seconds, 2), reused=before == program.stat().st_mtime_ns,
+                 compiler=compiler_version(target), flags=[*target.build_flags, *found.flags(backend)],
+                 sizes=sizes(target, program))
+
+
+def compiler_version(target: Target) -> str:
+    out = subprocess.run([target.compiler, "--version"], capture_output=True, text=True)
+    return out.stdout.splitlines()[0] if out.returncode == 0 else target.compiler
+
+
+def sizes(target: Target, program: Path) -> dict:
+    """Berkeley-format `size`: text, data, bss in bytes."""
+    out = subprocess.run([f"{target.toolchain}size", str(program)], capture_output=True, text=True, check=True)
+    text, data, bss = (int(v) for v in out.stdout.splitlines()[1].split()[:3])
+    return {"text": text, "data": data, "bss": bss}

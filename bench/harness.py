@@ -1,0 +1,73 @@
+"""Running the harness program on a target and reading what it prints (one JSON object a line)."""
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from common.errors import SuiteError
+from bench.targets import Target
+
+
+def command(target: Target, program: Path, args: list[str]) -> list[str]:
+    """The command line that runs `program` on `target`: directly, under QEMU user mode, or as the
+    kernel of a QEMU machine whose semihosting hands it the arguments."""
+    if target.run == "native":
+        return [str(program), *args]
+    if target.run == "qemu-user":
+        return [*target.qemu, str(program), *args]
+    qemu = list(target.qemu)
+    i = qemu.index("-semihosting-config")
+    qemu[i + 1] += "".join(f",arg={a}" for a in ["program", *args])
+    return [*qemu, "-kernel", str(program)]
+
+
+def run(target: Target, program: Path, args: list[str], timeout: float = 600) -> str:
+    cmd = command(target, program, args)
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise SuiteError(f"no answer after {timeout:.0f} s from: {' '.join(cmd)}", program)
+    if done.returncode != 0:
+        raise SuiteError(f"exited with {done.returncode}: {(done.stderr or done.stdout).strip()[-500:]}", program)
+    return done.stdout
+
+
+def parse(text: str, source: str = "harness output") -> dict:
+    """The program's JSON lines, gathered: meta, per-model figures, the set, heap and process."""
+    out = {"meta": None, "models": {}, "set": None, "heap": None, "process": None}
+    done = False
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line.startswith("{"):
+            continue  # an emulator's or a library's own chatter
+        try:
+            obj = json.loads(line)
+            kind = obj.pop("type")
+        except (json.JSONDecodeError, KeyError) as exc:
+            raise SuiteError(f"line {number} is not a harness record ({exc}): {line[:120]}", source)
+        if kind == "meta":
+            out["meta"] = obj
+        elif kind in ("parity", "model", "latency"):
+            name = obj.pop("model")
+            if kind == "latency" and name == "set":
+                out["set"] = obj
+                continue
+            entry = out["models"].setdefault(name, {})
+            if kind == "parity":
+                entry["parity"] = obj
+            elif kind == "model":
+                entry.update(obj)
+            else:
+                entry["latency"] = obj
+        elif kind in ("heap", "process"):
+            out[kind] = obj
+        elif kind == "done":
+            done = True
+    if not done or out["meta"] is None or out["set"] is None:
+        raise SuiteError("the output ends before the harness said it was done (did the program crash?)", source)
+    for name, entry in out["models"].items():
+        for part in ("parity", "latency", "parameters"):
+            if part not in entry:
+                raise SuiteError(f"model {name} has no {part} record", source)
+    return out

@@ -1,0 +1,102 @@
+"""Result files: one JSON document per run (one target, one backend), schema-versioned, written
+atomically into reports/runs/<time>-<target>-<backend>.json."""
+from __future__ import annotations
+
+import json
+import platform
+import re
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+
+import jsonschema
+
+from common import atomic
+from common.errors import SuiteError
+from bench.build import Build
+from bench.targets import PROJECT, Target
+
+SCHEMA_ID = "rt-music-bench/result/1"
+RUNS_DIR = PROJECT / "reports" / "runs"
+PARITY_TOLERANCE = 1e-5
+LATENCY_KEYS = ("mean", "p50", "p95", "p99", "max", "min")
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict:
+    return json.loads((Path(__file__).with_name("result.schema.json")).read_text())
+
+
+def host_cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def document(target: Target, backend: str, build: Build, output: dict, instructions: dict | None,
+             rtneural_commit: str, project_commit: str, now: datetime | None = None) -> dict:
+    """Gather a run's figures into the result schema."""
+    now = now or datetime.now(timezone.utc)
+    meta = output["meta"]
+    instructions = instructions or {}
+    models = {}
+    for name, m in output["models"].items():
+        models[name] = {
+            "parameters": m["parameters"], "weight_bytes": m["weight_bytes"], "model_bytes": m["model_bytes"],
+            "load_heap_bytes": m["load_heap_bytes"], "parity_max_abs_error": m["parity"]["max_abs_error"],
+            "parity_steps": m["parity"]["steps"], "latency_us": {k: m["latency"][k] for k in LATENCY_KEYS},
+            "instructions_per_forward": instructions.get(name),
+        }
+    rss = output["process"]["peak_rss_kib"] if output["process"] else -1
+    doc = {
+        "schema": SCHEMA_ID,
+        "id": f"{now.strftime('%Y%m%dT%H%M%SZ')}-{target.name}-{backend}",
+        "created": now.isoformat(timespec="seconds"),
+        "target": {"name": target.name, "env": target.env, "board": target.board,
+                   "cpu": host_cpu() if target.run == "native" else target.board, "run": target.run},
+        "backend": backend,
+        "build": {"compiler": build.compiler, "flags": build.flags, "seconds": build.seconds,
+                  "reused": build.reused, "binary": build.sizes},
+        "rtneural_commit": rtneural_commit,
+        "project_commit": project_commit,
+        "config": {k: meta[k] for k in ("blocks", "warmup", "block_size", "sample_rate", "deadline_us")},
+        "timing": {"timer": meta["timer"], "kind": target.timing},
+        "models": models,
+        "set": {"latency_us": {k: output["set"][k] for k in LATENCY_KEYS},
+                "deadline_misses": output["set"]["deadline_misses"],
+                "real_time_factor": output["set"]["real_time_factor"],
+                "instructions_per_block": instructions.get("set")},
+        "heap": output["heap"],
+        "process": {"peak_rss_kib": rss if rss >= 0 else None},
+        "parity_tolerance": PARITY_TOLERANCE,
+        "parity_ok": all(m["parity_max_abs_error"] <= PARITY_TOLERANCE for m in models.values()),
+    }
+    validate(doc)
+    return doc
+
+
+def validate(doc: dict, source: str | Path = "result") -> None:
+    try:
+        jsonschema.validate(doc, schema())
+    except jsonschema.ValidationError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "(top)"
+        raise SuiteError(f"not a valid {SCHEMA_ID} document at {where}: {exc.message}", source)
+
+
+def write(doc: dict, runs_dir: Path = RUNS_DIR) -> Path:
+    path = Path(runs_dir) / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', doc['id'])}.json"
+    atomic.write_json(path, doc)
+    return path
+
+
+def load(path: Path) -> dict:
+    try:
+        doc = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise SuiteError(f"unreadable result ({exc})", path)
+    validate(doc, path)
+    return doc

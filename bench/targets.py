@@ -1,0 +1,73 @@
+"""The targets, as platformio.ini describes them: bench reads the same environments `pio run` builds."""
+from __future__ import annotations
+
+import shlex
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from common.errors import SuiteError
+
+PROJECT = Path(__file__).resolve().parents[1]
+INI = PROJECT / "platformio.ini"
+RUN_KINDS = {"native": "measured", "qemu-user": "emulated", "qemu-system": "counted"}
+QEMU_APT = {"qemu-user": "qemu-user", "qemu-system": "qemu-system-arm"}
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str          # what bench calls it: x86, aarch64, armv7, cortex-m7
+    env: str           # the PlatformIO environment
+    board: str
+    toolchain: str     # compiler prefix
+    apt: str
+    os: str
+    run: str           # native | qemu-user | qemu-system
+    qemu: tuple[str, ...]
+    backend: str       # the environment's default RTNeural backend
+    build_flags: tuple[str, ...]
+
+    @property
+    def compiler(self) -> str:
+        return f"{self.toolchain}g++"
+
+    @property
+    def timing(self) -> str:
+        """How the latency figures come about: measured on this CPU, emulated, or counted."""
+        return RUN_KINDS[self.run]
+
+    def missing(self) -> list[str]:
+        """What is not installed, each with the command that installs it."""
+        out = []
+        if not shutil.which(self.compiler):
+            out.append(f"{self.compiler} (apt-get install {self.apt})")
+        if self.qemu and not shutil.which(self.qemu[0]):
+            out.append(f"{self.qemu[0]} (apt-get install {QEMU_APT[self.run]})")
+        return out
+
+
+def load(ini: Path = INI) -> dict[str, Target]:
+    from platformio.project.config import ProjectConfig
+
+    config = ProjectConfig(str(ini))
+    targets = {}
+    for env in config.envs():
+        section = f"env:{env}"
+        def get(key, default=""):
+            return config.get(section, key, default)
+        name = get("custom_target", env)
+        targets[name] = Target(
+            name=name, env=env, board=get("custom_board"), toolchain=get("custom_toolchain") or "",
+            apt=get("custom_apt"), os=get("custom_os", "linux"), run=get("custom_run", "native"),
+            qemu=tuple(shlex.split(get("custom_qemu") or "")), backend=get("custom_backend", "eigen"),
+            build_flags=tuple(f for flags in get("build_flags", []) for f in shlex.split(flags)),
+        )
+    return targets
+
+
+def get(name: str) -> Target:
+    targets = load()
+    for t in targets.values():
+        if name in (t.name, t.env):
+            return t
+    raise SuiteError(f"unknown target {name!r}; known: {', '.join(targets)} (see bench targets)", INI)

@@ -1,0 +1,161 @@
+"""bench: the program's output, the result schema, the targets table, and (with RTNeural) a real
+build through PlatformIO with its caching, and `bench run` end to end."""
+import copy
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bench import build as bench_build
+from bench import cli, harness, pio_core, results, targets
+from common import rtneural
+from common.errors import SuiteError
+from models.catalog import get
+from tests.conftest import SMALL
+
+OUTPUT = """\
+Layer: dense
+{"type":"meta","target":"native","backend":"stl","models":1,"blocks":3,"warmup":1,"block_size":512,"sample_rate":48000,"deadline_us":10666.667,"timer":"steady_clock","ticks_per_second":1000000000}
+{"type":"parity","model":"dynamics_engine","steps":64,"max_abs_error":9.5e-07}
+{"type":"model","model":"dynamics_engine","input_size":32,"output_size":16,"parameters":19568,"weight_bytes":78272,"model_bytes":81728,"load_heap_bytes":82656}
+{"type":"heap","forward_allocations":0,"forward_bytes":0}
+{"type":"latency","model":"dynamics_engine","blocks":3,"unit":"us","mean":2.9,"p50":2.8,"p95":3.0,"p99":3.1,"max":4.0,"min":2.7,"deadline_misses":0,"real_time_factor":0.00027}
+{"type":"latency","model":"set","blocks":3,"unit":"us","mean":3.0,"p50":2.9,"p95":3.1,"p99":3.2,"max":4.1,"min":2.8,"deadline_misses":0,"real_time_factor":0.00028}
+{"type":"process","peak_rss_kib":12052}
+{"type":"done"}
+"""
+FOUND = rtneural.find()
+needs_build = pytest.mark.skipif(FOUND is None, reason=rtneural.MISSING)
+
+
+def test_parse_gathers_the_records():
+    out = harness.parse(OUTPUT)
+    assert out["meta"]["deadline_us"] == pytest.approx(10666.667)
+    m = out["models"]["dynamics_engine"]
+    assert m["parity"]["max_abs_error"] == 9.5e-07 and m["parameters"] == 19568 and m["latency"]["p99"] == 3.1
+    assert out["set"]["p50"] == 2.9 and out["heap"]["forward_bytes"] == 0
+
+
+@pytest.mark.parametrize("broken, message", [
+    (OUTPUT.replace('{"type":"done"}\n', ""), "ends before the harness said it was done"),
+    (OUTPUT.replace('{"type":"heap"', '{"type":"heap",,'), "line 5 is not a harness record"),
+    (OUTPUT.replace('{"type":"parity","model":"dynamics_engine","steps":64,"max_abs_error":9.5e-07}\n', ""),
+     "model dynamics_engine has no parity record"),
+])
+def test_parse_names_what_is_wrong(broken, message):
+    with pytest.raises(SuiteError, match=message) as err:
+        harness.parse(broken, "prog")
+    assert str(err.value.path) == "prog"
+
+
+def fake_build():
+    return bench_build.Build(program=Path("program"), seconds=1.5, reused=False, compiler="g++ 12",
+                             flags=["-O3"], sizes={"text": 10, "data": 2, "bss": 3})
+
+
+def make_doc(**changes):
+    target = targets.get("x86")
+    doc = results.document(target, "stl", fake_build(), harness.parse(OUTPUT), {"set": 100, "dynamics_engine": 90},
+                           "abc", "def")
+    doc.update(changes)
+    return doc
+
+
+def test_result_document_follows_the_schema(tmp_path):
+    doc = make_doc()
+    assert doc["schema"] == "rt-music-bench/result/1" and doc["parity_ok"]
+    assert doc["models"]["dynamics_engine"]["instructions_per_forward"] == 90
+    assert doc["set"]["instructions_per_block"] == 100 and doc["timing"]["kind"] == "measured"
+    path = results.write(doc, tmp_path)
+    assert path.name == f"{doc['id']}.json" and results.load(path) == doc
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temp file left behind
+
+
+@pytest.mark.parametrize("mutate, where", [
+    (lambda d: d.pop("heap"), "(top)"),
+    (lambda d: d.update(backend="onnx"), "backend"),
+    (lambda d: d["set"]["latency_us"].update(p99=-1.0), "set/latency_us/p99"),
+    (lambda d: d["models"]["dynamics_engine"].pop("parity_max_abs_error"), "models/dynamics_engine"),
+])
+def test_schema_rejects_broken_results(tmp_path, mutate, where):
+    doc = copy.deepcopy(make_doc())
+    mutate(doc)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(SuiteError, match="not a valid rt-music-bench/result/1") as err:
+        results.load(path)
+    assert err.value.path == path and where in str(err.value)
+
+
+def test_parity_above_tolerance_is_flagged():
+    out = harness.parse(OUTPUT.replace("9.5e-07", "2e-05"))
+    doc = results.document(targets.get("x86"), "stl", fake_build(), out, None, "a", "b")
+    assert not doc["parity_ok"] and doc["set"]["instructions_per_block"] is None
+
+
+def test_targets_come_from_platformio_ini():
+    t = targets.load()
+    assert {name: x.env for name, x in t.items()} == {"x86": "native", "aarch64": "rpi", "armv7": "rpi32",
+                                                       "cortex-m7": "cortex_m7"}
+    assert t["aarch64"].compiler == "aarch64-linux-gnu-g++" and t["cortex-m7"].os == "baremetal"
+    assert targets.get("rpi") is t["aarch64"] or targets.get("rpi").env == "rpi"
+    with pytest.raises(SuiteError, match="unknown target 'sparc'"):
+        targets.get("sparc")
+
+
+def test_missing_toolchain_names_the_package():
+    t = targets.get("aarch64")
+    fake = targets.Target(**{**t.__dict__, "toolchain": "nosuch-linux-gnu-", "apt": "g++-nosuch"})
+    assert fake.missing() == ["nosuch-linux-gnu-g++ (apt-get install g++-nosuch)"]
+    with pytest.raises(SuiteError, match="apt-get install g\\+\\+-nosuch"):
+        bench_build.build(fake, "stl")
+
+
+def test_commands_per_run_kind():
+    t = targets.load()
+    assert harness.command(t["x86"], Path("p"), ["--blocks", "3"]) == ["p", "--blocks", "3"]
+    assert harness.command(t["aarch64"], Path("p"), ["-x"])[:2] == ["qemu-aarch64", "-cpu"]
+    cmd = harness.command(t["cortex-m7"], Path("p.elf"), ["--blocks", "3"])
+    assert cmd[-2:] == ["-kernel", "p.elf"]
+    assert "enable=on,target=native,arg=program,arg=--blocks,arg=3" in cmd
+
+
+def test_bench_run_without_rtneural_says_what_is_missing(monkeypatch, capsys):
+    monkeypatch.delenv("RTNEURAL_DIR", raising=False)
+    monkeypatch.setattr(rtneural, "find", lambda: None)
+    assert cli.main(["run", "--target", "x86"]) == 2
+    assert rtneural.MISSING in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def pio_ready():
+    pio_core.install()
+
+
+@needs_build
+def test_build_is_reused_when_nothing_changed(exported, tmp_path, pio_ready):
+    target = targets.get("x86")
+    first = bench_build.build(target, "stl", exported, tmp_path)
+    assert not first.reused and first.program.exists() and first.sizes["text"] > 0
+    second = bench_build.build(target, "stl", exported, tmp_path)
+    assert second.reused and second.program == first.program
+    assert second.seconds < first.seconds
+
+
+@needs_build
+def test_bench_run_end_to_end(exported, tmp_path, pio_ready, capsys):
+    code = cli.main(["run", "--target", "x86", "--backend", "stl", "--blocks", "30", "--warmup", "3",
+                     "--models-dir", str(exported), "--out", str(tmp_path / "runs"),
+                     "--build-dir", str(tmp_path / "pio")])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    (path,) = (tmp_path / "runs").iterdir()
+    doc = results.load(path)
+    assert set(doc["models"]) == set(SMALL) and doc["parity_ok"] and doc["heap"]["forward_allocations"] == 0
+    for name in SMALL:
+        m = doc["models"][name]
+        assert m["parameters"] == get(name).parameter_count and m["parity_max_abs_error"] <= 1e-5
+        if shutil.which("valgrind"):
+            assert m["instructions_per_forward"] > 1000
+    assert "set (2 models)" in out and "saved" in out
