@@ -11,9 +11,9 @@ from tqdm import tqdm
 
 from common import rtneural
 from common.errors import SuiteError
+from common.git import project_commit
 from bench import callgrind, harness, results, targets
 from bench.build import build
-from exporter.export import project_commit
 
 
 def main(argv=None) -> int:

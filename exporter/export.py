@@ -3,17 +3,16 @@ models.h under build/models/. All five are converted in memory first and written
 succeed, each file atomically, so a failure leaves the earlier export as it was."""
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from common import atomic
+from common.git import project_commit
 from models.spec import ModelSpec
 from exporter import convert, header, jsonio, vectors
 from trainer import checkpoint, data
 from trainer.profiles import PROFILES
 
-PROJECT = Path(__file__).resolve().parents[1]
 SCHEMA = 1
 
 
@@ -23,17 +22,6 @@ class Export:
     model_json: dict
     header: str
     vectors: dict
-
-
-def project_commit() -> str:
-    def git(*args):
-        out = subprocess.run(["git", "-C", str(PROJECT), *args], capture_output=True, text=True)
-        return out.stdout.strip() if out.returncode == 0 else None
-
-    commit = git("rev-parse", "HEAD")
-    if commit is None:
-        return "unknown"
-    return commit + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
 def checkpoint_path(checkpoints: Path, spec: ModelSpec) -> Path:
