@@ -65,7 +65,7 @@ def run(args) -> int:
     steps = ["build", "run"] + (["callgrind"] if count else [])
     commit = project_commit()
     docs, paths = [], []
-    with tqdm(total=len(backends) * len(steps), desc=f"bench {target.name}", unit="step") as bar:
+    with tqdm(total=len(backends) * len(steps), desc=f"bench {target.name}", unit="step", disable=None) as bar:
         for backend in backends:
             bar.set_postfix_str(f"{backend}: build")
             root = args.build_dir / f"build-{backend}" if args.build_dir else None

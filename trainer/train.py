@@ -158,7 +158,7 @@ def train_model(spec: ModelSpec, profile: Profile, data_dir: Path, out_dir: Path
         losses = []
         bar = tqdm(random_batches(dataset.train, rng, profile.steps_per_epoch, profile.batch_size, profile.seq_len),
                    total=profile.steps_per_epoch, desc=f"{spec.name} epoch {epoch + 1}/{profile.max_epochs}",
-                   unit="batch", disable=not progress, leave=False)
+                   unit="batch", disable=None if progress else True, leave=False)  # None: off when not a terminal
         for batch in bar:
             batch = to_tensors(batch, device)
             out, _ = model(batch["inputs"])
@@ -183,6 +183,8 @@ def train_model(spec: ModelSpec, profile: Profile, data_dir: Path, out_dir: Path
             break
         history.append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "val_loss": val["loss"],
                         "val_metric": val["metric"], "seconds": round(time.time() - t0, 2)})
+        log.info("%s epoch %d/%d: train loss %.4f, validation loss %.4f, %s %.4g", spec.name, epoch + 1,
+                 profile.max_epochs, history[-1]["train_loss"], val["loss"], task.metric_name, val["metric"])
         improved = val["loss"] < best_loss - profile.min_delta
         if improved:
             best_loss, bad = val["loss"], 0

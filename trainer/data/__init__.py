@@ -27,7 +27,7 @@ def load(task: str, data_dir: str | Path, synthetic_steps: int, seed: int = 0,
         jobs = jobs[:max_files]
     seqs, keys, files, skipped = [], [], [], []
     cache = data_dir / ".cache" / task
-    for path, parse, extra in tqdm(jobs, desc=f"{task}: reading", unit="file", disable=not progress or not jobs,
+    for path, parse, extra in tqdm(jobs, desc=f"{task}: reading", unit="file", disable=None if progress and jobs else True,
                                    leave=False):
         if not path.is_file():
             log.warning("skipping %s: listed by the data set's index but missing", path)
