@@ -8,7 +8,7 @@ CHECKPOINTS ?= checkpoints
 MODELS_DIR ?= build/models
 TRAIN_FLAGS := $(if $(FRESH),--fresh,)
 
-.PHONY: setup data train export validate test clean
+.PHONY: setup data train export validate bench test clean
 
 APT_PACKAGES := g++ g++-aarch64-linux-gnu g++-arm-linux-gnueabihf gcc-arm-none-eabi libnewlib-arm-none-eabi \
 	libstdc++-arm-none-eabi-newlib qemu-user qemu-system-arm nlohmann-json3-dev libeigen3-dev valgrind
@@ -35,6 +35,11 @@ export: ## RTNeural JSON, C++ headers and test vectors under build/models/, then
 
 validate:  ## check the export against torch, and in RTNeural where it is found (RTNEURAL_DIR)
 	$(PY) -m exporter validate --checkpoints $(CHECKPOINTS) --out $(MODELS_DIR)
+
+TARGET ?= x86
+BACKEND ?= all
+bench:  ## build, run and measure the harness on TARGET (x86, aarch64, armv7, cortex-m7) for BACKEND
+	$(VENV)/bin/bench run --target $(TARGET) --backend $(BACKEND)
 
 test:
 	$(PY) -m pytest
