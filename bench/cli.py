@@ -3,7 +3,6 @@ write one result per backend into reports/runs/."""
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
 

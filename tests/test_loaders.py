@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from trainer import data
-from trainer.data import dynamics, emotion, groove, harmony, melody, midi
+from trainer.data import dynamics, harmony, melody, midi
 from trainer.data.prepare import music21_corpus
 
 

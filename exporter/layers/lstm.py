@@ -9,7 +9,8 @@ import numpy as np
 from torch import nn
 
 from exporter.layers.base import entry, f32
-from exporter.layers.rnn import check_rnn, rows_code, sigmoid
+from exporter.layers import rnn
+from exporter.layers.rnn import check_rnn, sigmoid
 
 JSON_TYPES = ("lstm",)
 TORCH_TYPES = (nn.LSTM,)
@@ -32,12 +33,7 @@ def modelt(e: dict, in_size: int) -> list[str]:
     return [f"RTNeural::LSTMLayerT<float, {in_size}, {int(e['shape'][-1])}>"]
 
 
-class Runtime:
-    def __init__(self, e: dict, in_size: int):
-        self.W, self.U, self.b = (np.asarray(w, dtype=np.float64) for w in e["weights"])
-        self.H = self.U.shape[0]
-        self.reset()
-
+class Runtime(rnn.Runtime):
     def reset(self):
         self.h = np.zeros(self.H)
         self.c = np.zeros(self.H)
@@ -51,9 +47,4 @@ class Runtime:
 
 
 def cpp(e: dict, slot: int, prefix: str) -> tuple[list, list[str]]:
-    W, U, b = (np.asarray(w, dtype=np.float32) for w in e["weights"])
-    arrays = [(f"{prefix}_W", W), (f"{prefix}_U", U), (f"{prefix}_b", b)]
-    layer = f"model.get<{slot}>()"
-    return arrays, [f"{layer}.setWVals({rows_code(prefix + '_W', *W.shape)});",
-                    f"{layer}.setUVals({rows_code(prefix + '_U', *U.shape)});",
-                    f"{layer}.setBVals(std::vector<float>({prefix}_b, {prefix}_b + {b.size}));"]
+    return rnn.cpp(e, slot, prefix, lambda name, b: f"std::vector<float>({name}, {name} + {b.size})")

@@ -21,3 +21,23 @@ def sigmoid(x):
 def rows_code(name: str, n_rows: int, n_cols: int) -> str:
     """C++ that copies a flat row-major array into the vector-of-rows RTNeural's setters take."""
     return f"rows({name}, {n_rows}, {n_cols})"
+
+
+def cpp(e: dict, slot: int, prefix: str, bias_code) -> tuple[list, list[str]]:
+    """Arrays W, U, b and the setter calls of an RTNeural recurrent layer; `bias_code(name, b)` is
+    the argument its setBVals takes (LSTM: one row, GRU: two)."""
+    W, U, b = (np.asarray(w, dtype=np.float32) for w in e["weights"])
+    arrays = [(f"{prefix}_W", W), (f"{prefix}_U", U), (f"{prefix}_b", b)]
+    layer = f"model.get<{slot}>()"
+    return arrays, [f"{layer}.setWVals({rows_code(prefix + '_W', *W.shape)});",
+                    f"{layer}.setUVals({rows_code(prefix + '_U', *U.shape)});",
+                    f"{layer}.setBVals({bias_code(prefix + '_b', b)});"]
+
+
+class Runtime:
+    """The state and weights a recurrent layer's reference step works with (float64)."""
+
+    def __init__(self, e: dict, in_size: int):
+        self.W, self.U, self.b = (np.asarray(w, dtype=np.float64) for w in e["weights"])
+        self.H = self.U.shape[0]
+        self.reset()
