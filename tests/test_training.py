@@ -51,7 +51,7 @@ def test_training_writes_checkpoints_history_and_curves(tmp_path, tiny_profile):
 
 
 def test_early_stopping_stops_after_patience(tmp_path, tiny_profile):
-    profile = dataclasses.replace(tiny_profile, max_epochs=50, patience=2, min_delta=1e9)  # only epoch 1 counts
+    profile = dataclasses.replace(tiny_profile, max_epochs=50, patience=2, min_delta=0.5)  # only epoch 1 counts
     r = train(tmp_path, profile)
     assert r.epochs == 1 + 2 and r.stop_reason.startswith("early stop")
     _, latest = checkpoint.load(tmp_path / "ck/dynamics_engine/latest.pt", DYN)

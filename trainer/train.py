@@ -185,14 +185,15 @@ def train_model(spec: ModelSpec, profile: Profile, data_dir: Path, out_dir: Path
                         "val_metric": val["metric"], "seconds": round(time.time() - t0, 2)})
         log.info("%s epoch %d/%d: train loss %.4f, validation loss %.4f, %s %.4g", spec.name, epoch + 1,
                  profile.max_epochs, history[-1]["train_loss"], val["loss"], task.metric_name, val["metric"])
-        improved = val["loss"] < best_loss - profile.min_delta
+        # Any improvement makes a new best checkpoint; only one by more than min_delta (relative,
+        # so it means the same for a loss of 2.0 and one of 0.002) resets the patience.
+        bad = 0 if val["loss"] < best_loss * (1 - profile.min_delta) else bad + 1
+        improved = val["loss"] < best_loss
         if improved:
-            best_loss, bad = val["loss"], 0
-        else:
-            bad += 1
+            best_loss = val["loss"]
         finished = bad >= profile.patience or epoch + 1 == profile.max_epochs
         if bad >= profile.patience:
-            stop_reason = f"early stop: no improvement > {profile.min_delta} for {profile.patience} epochs"
+            stop_reason = f"early stop: no improvement > {profile.min_delta:.1%} for {profile.patience} epochs"
         payload = {
             "model": spec.name, "fingerprint": spec.fingerprint(), "declaration_version": spec.version,
             "epoch": epoch + 1, "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
