@@ -8,7 +8,7 @@ CHECKPOINTS ?= checkpoints
 MODELS_DIR ?= build/models
 TRAIN_FLAGS := $(if $(FRESH),--fresh,)
 
-.PHONY: setup data train export validate bench test clean
+.PHONY: setup data train export validate bench benchmark test clean
 
 APT_PACKAGES := g++ g++-aarch64-linux-gnu g++-arm-linux-gnueabihf gcc-arm-none-eabi libnewlib-arm-none-eabi \
 	libstdc++-arm-none-eabi-newlib qemu-user qemu-system-arm nlohmann-json3-dev libeigen3-dev valgrind
@@ -40,6 +40,9 @@ TARGET ?= x86
 BACKEND ?= all
 bench:  ## build, run and measure the harness on TARGET (x86, aarch64, armv7, cortex-m7) for BACKEND
 	$(VENV)/bin/bench run --target $(TARGET) --backend $(BACKEND)
+
+benchmark:  ## pytest-benchmark: forward() of the exported models through the cffi bindings
+	MODELS_DIR=$(MODELS_DIR) $(PY) -m pytest benchmarks --benchmark-only --benchmark-columns=min,median,mean,stddev,rounds
 
 test:
 	$(PY) -m pytest

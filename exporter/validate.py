@@ -8,7 +8,6 @@
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import subprocess
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import atomic, rtneural
+from common import atomic, cxx, rtneural
 from common.errors import SuiteError
 from exporter import runtime
 from exporter.export import checkpoint_path
@@ -93,23 +92,12 @@ def check_python(spec: ModelSpec, out_dir: Path, checkpoints: Path) -> Report:
 
 def check_program(spec: ModelSpec, out_dir: Path, build_dir: Path, found: rtneural.RTNeural,
                   backend: str) -> Path:
-    """Compile (or reuse) the check program for one model; the name hashes everything it is built from."""
+    """Compile (or reuse) the check program for one model."""
     flags = ["-std=c++17", "-O2", *found.flags(backend), f"-I{out_dir.resolve()}",
              f'-DMODEL_HEADER="{spec.snake_name}.h"', f"-DMODEL_NS={spec.snake_name}"]
-    digest = hashlib.sha256()
-    for part in (CHECK_SOURCE.read_bytes(), (out_dir / f"{spec.snake_name}.h").read_bytes(),
-                 " ".join(flags).encode(), found.commit.encode()):
-        digest.update(part)
-    exe = build_dir / f"check-{spec.snake_name}-{backend}-{digest.hexdigest()[:12]}"
-    if not exe.exists():
-        build_dir.mkdir(parents=True, exist_ok=True)
-        tmp = exe.with_suffix(".tmp")
-        done = subprocess.run(["g++", *flags, str(CHECK_SOURCE), "-o", str(tmp)], capture_output=True, text=True)
-        if done.returncode != 0:
-            raise SuiteError(f"check program for {spec.name} did not compile:\n{done.stderr[-3000:]}",
-                             out_dir / f"{spec.snake_name}.h")
-        tmp.replace(exe)
-    return exe
+    return cxx.cached(f"check-{spec.snake_name}-{backend}", CHECK_SOURCE, flags,
+                      [out_dir / f"{spec.snake_name}.h"], build_dir, found.commit,
+                      what=f"check program for {spec.name}")
 
 
 def check_rtneural(rep: Report, out_dir: Path, build_dir: Path, found: rtneural.RTNeural, backend: str) -> None:

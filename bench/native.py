@@ -1,0 +1,92 @@
+"""The generated models compiled into a host shared library (bench/cabi.cpp) and called from Python
+with cffi, so tests check the real compiled models against torch and pytest-benchmark times them."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from cffi import FFI
+
+from common import cxx, rtneural
+from common.errors import SuiteError
+from bench.targets import PROJECT
+from bench.vectors_header import model_names
+
+SOURCE = Path(__file__).with_name("cabi.cpp")
+BUILD_DIR = PROJECT / "build" / "native"
+CDEF = """
+int rtmb_count(void);
+const char* rtmb_name(int index);
+int rtmb_input_size(int index);
+int rtmb_output_size(int index);
+long long rtmb_parameter_count(int index);
+int rtmb_reset(int index);
+int rtmb_forward(int index, const float* in, float* out);
+int rtmb_run(int index, const float* inputs, int steps, float* outputs);
+"""
+ffi = FFI()
+ffi.cdef(CDEF)
+
+
+def build(models_dir: Path, backend: str = "eigen", build_dir: Path = BUILD_DIR) -> Path:
+    """Compile (or reuse) the library for the models exported into `models_dir`."""
+    models_dir = Path(models_dir).resolve()
+    if not (models_dir / "models.h").exists():
+        raise SuiteError("missing: run make export first", models_dir / "models.h")
+    headers = [models_dir / "models.h", *(models_dir / f"{n}.h" for n in model_names(models_dir))]
+    for h in headers:
+        if not h.exists():
+            raise SuiteError("missing: run make export first", h)
+    found = rtneural.require()
+    flags = ["-std=c++17", "-O2", "-shared", "-fPIC", *found.flags(backend), f"-I{models_dir}"]
+    return cxx.cached(f"librtmb-{backend}", SOURCE, flags, headers, Path(build_dir), found.commit,
+                      what="the cffi library", suffix=".so")
+
+
+class Models:
+    """The compiled models of one library, by snake-case name: reset, forward one block, or run many."""
+
+    def __init__(self, library: Path):
+        self.library = Path(library)
+        self.lib = ffi.dlopen(str(self.library))
+        self.index = {ffi.string(self.lib.rtmb_name(i)).decode(): i for i in range(self.lib.rtmb_count())}
+
+    @classmethod
+    def build(cls, models_dir: Path, backend: str = "eigen", build_dir: Path = BUILD_DIR) -> "Models":
+        return cls(build(models_dir, backend, build_dir))
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.index)
+
+    def _index(self, name: str) -> int:
+        if name not in self.index:
+            raise SuiteError(f"no model {name!r} in it; it has {', '.join(self.index)}", self.library)
+        return self.index[name]
+
+    def input_size(self, name: str) -> int:
+        return self.lib.rtmb_input_size(self._index(name))
+
+    def output_size(self, name: str) -> int:
+        return self.lib.rtmb_output_size(self._index(name))
+
+    def parameter_count(self, name: str) -> int:
+        return self.lib.rtmb_parameter_count(self._index(name))
+
+    def reset(self, name: str) -> None:
+        self.lib.rtmb_reset(self._index(name))
+
+    def forward(self, name: str, x: np.ndarray) -> np.ndarray:
+        """One block: the model's output for input `x`, state carried from the previous call."""
+        return self.run(name, np.asarray(x, dtype=np.float32).reshape(1, -1))[0]
+
+    def run(self, name: str, inputs: np.ndarray) -> np.ndarray:
+        """Consecutive blocks (a [steps, input_size] array) in one call; state carried throughout."""
+        i = self._index(name)
+        inputs = np.ascontiguousarray(inputs, dtype=np.float32)
+        if inputs.ndim != 2 or inputs.shape[1] != self.input_size(name):
+            raise ValueError(f"{name} takes [steps, {self.input_size(name)}] inputs, not {list(inputs.shape)}")
+        outputs = np.empty((inputs.shape[0], self.output_size(name)), dtype=np.float32)
+        self.lib.rtmb_run(i, ffi.from_buffer("float[]", inputs), inputs.shape[0],
+                          ffi.from_buffer("float[]", outputs))
+        return outputs

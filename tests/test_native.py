@@ -1,0 +1,93 @@
+"""The cffi bindings: the exported headers compiled into a host library reproduce torch, carry state
+between calls, are rebuilt exactly when an input changed, and refuse bad input clearly."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from bench import native
+from common import rtneural
+from common.errors import SuiteError
+from models.catalog import get
+from tests.conftest import SMALL
+
+needs_rtneural = pytest.mark.skipif(rtneural.find() is None, reason=rtneural.MISSING)
+TOLERANCE = 1e-5
+
+
+def vectors(models_dir, name):
+    doc = json.loads((models_dir / f"{name}.vectors.json").read_text())
+    return np.array(doc["inputs"], dtype=np.float32), np.array(doc["outputs"], dtype=np.float32)
+
+
+@pytest.fixture(scope="module")
+def native_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("native")
+
+
+@needs_rtneural
+@pytest.mark.parametrize("backend", rtneural.BACKENDS)
+def test_compiled_models_match_torch(exported, native_dir, backend):
+    models = native.Models.build(exported, backend, native_dir)
+    assert models.names == SMALL
+    for name in SMALL:
+        spec = get(name)
+        assert (models.input_size(name), models.output_size(name)) == (spec.input_size, spec.output_size)
+        assert models.parameter_count(name) == spec.parameter_count
+        inputs, expected = vectors(exported, name)
+        models.reset(name)
+        outputs = models.run(name, inputs)
+        assert np.abs(outputs - expected).max() <= TOLERANCE, (backend, name)
+
+
+@needs_rtneural
+def test_state_carries_between_calls_and_reset_clears_it(exported, native_dir):
+    models = native.Models.build(exported, "stl", native_dir)
+    name = "dynamics_engine"
+    inputs, expected = vectors(exported, name)
+    models.reset(name)
+    stepwise = np.stack([models.forward(name, x) for x in inputs[:8]])
+    assert np.abs(stepwise - expected[:8]).max() <= TOLERANCE
+    # without a reset the next call continues from step 8, so it differs from step 0's answer
+    assert np.abs(models.forward(name, inputs[0]) - expected[0]).max() > TOLERANCE
+    models.reset(name)
+    assert np.abs(models.forward(name, inputs[0]) - expected[0]).max() <= TOLERANCE
+
+
+@needs_rtneural
+def test_library_is_rebuilt_exactly_when_a_header_changes(exported, tmp_path):
+    models_dir = tmp_path / "models"
+    shutil.copytree(exported, models_dir)
+    first = native.build(models_dir, "stl", tmp_path / "lib")
+    stamp = first.stat().st_mtime_ns
+    assert native.build(models_dir, "stl", tmp_path / "lib") == first
+    assert first.stat().st_mtime_ns == stamp
+    header = models_dir / "groove_predictor.h"
+    header.write_text(header.read_text() + "\n// changed\n")
+    second = native.build(models_dir, "stl", tmp_path / "lib")
+    assert second != first and second.exists()
+    assert not list((tmp_path / "lib").glob("*.tmp"))
+
+
+@needs_rtneural
+def test_bad_name_and_bad_shape_are_refused(exported, native_dir):
+    models = native.Models.build(exported, "stl", native_dir)
+    with pytest.raises(SuiteError, match="no model 'bass_line'.*dynamics_engine"):
+        models.reset("bass_line")
+    with pytest.raises(ValueError, match=r"dynamics_engine takes \[steps, 32\] inputs, not \[1, 31\]"):
+        models.forward("dynamics_engine", np.zeros(31))
+    assert models.lib.rtmb_reset(len(SMALL)) == -1 and models.lib.rtmb_name(-1) == native.ffi.NULL
+
+
+def test_missing_export_names_the_file(tmp_path):
+    with pytest.raises(SuiteError) as err:
+        native.build(tmp_path, "stl", tmp_path / "lib")
+    assert str(tmp_path / "models.h") in str(err.value) and "make export" in str(err.value)
+
+
+def test_missing_rtneural_says_what_to_install(exported, tmp_path, monkeypatch):
+    monkeypatch.delenv("RTNEURAL_DIR", raising=False)
+    monkeypatch.setattr(rtneural, "find", lambda: None)
+    with pytest.raises(SuiteError, match="RTNeural not found"):
+        native.build(exported, "stl", tmp_path / "lib")
