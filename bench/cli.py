@@ -42,10 +42,10 @@ def main(argv=None) -> int:
 
 def list_targets() -> int:
     found = rtneural.find()
-    rows = [("target", "env", "board", "runs", "toolchain")]
+    rows = [("target", "env", "board", "runs", "backend", "toolchain")]
     for t in targets.load().values():
         missing = t.missing()
-        rows.append((t.name, t.env, t.board, t.run, "ok" if not missing else "missing " + ", ".join(missing)))
+        rows.append((t.name, t.env, t.board, t.run, t.backend, "ok" if not missing else "missing " + ", ".join(missing)))
     print(table(rows))
     print(f"RTNeural: {found.root} ({found.commit[:12]})" if found else f"RTNeural: {rtneural.MISSING}")
     return 0
