@@ -108,8 +108,10 @@ def summary(doc: dict) -> str:
                  f"{s['real_time_factor']:.4f}", fmt_int(s["instructions_per_block"]),
                  "ok" if doc["parity_ok"] else "FAIL", f"{sum(m['model_bytes'] for m in doc['models'].values()):,}"))
     b = doc["build"]
+    rss = doc["process"]["peak_rss_kib"]
+    rss = f"{rss} KiB" if rss is not None else "n/a (no OS)"
     tail = (f"deadline misses {s['deadline_misses']}; heap in forward(): {doc['heap']['forward_allocations']} "
-            f"allocations, {doc['heap']['forward_bytes']} bytes; peak RSS {doc['process']['peak_rss_kib']} KiB; "
+            f"allocations, {doc['heap']['forward_bytes']} bytes; peak RSS {rss}; "
             f"binary text {b['binary']['text']:,} data {b['binary']['data']:,} bss {b['binary']['bss']:,}; "
             f"build {b['seconds']:.1f} s{' (reused)' if b['reused'] else ''}")
     return f"{head}\n{table(rows)}\n{tail}"
