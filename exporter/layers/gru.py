@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 from torch import nn
 
-from exporter.layers.base import entry, f32
+from exporter.layers.base import entry
 from exporter.layers import rnn
-from exporter.layers.rnn import check_rnn, sigmoid
+from exporter.layers.rnn import sigmoid
 
 JSON_TYPES = ("gru",)
 TORCH_TYPES = (nn.GRU,)
@@ -20,18 +20,9 @@ def zrn(a: np.ndarray, H: int) -> np.ndarray:
 
 
 def from_torch(module: nn.GRU, in_size: int) -> list[dict]:
-    check_rnn(module)
     H = module.hidden_size
-    entries = []
-    for k in range(module.num_layers):
-        w_ih = zrn(f32(getattr(module, f"weight_ih_l{k}")), H)
-        w_hh = zrn(f32(getattr(module, f"weight_hh_l{k}")), H)
-        if module.bias:
-            b = np.stack([zrn(f32(getattr(module, f"bias_ih_l{k}")), H), zrn(f32(getattr(module, f"bias_hh_l{k}")), H)])
-        else:
-            b = np.zeros((2, 3 * H), np.float32)
-        entries.append(entry("gru", H, [w_ih.T, w_hh.T, b], "tanh"))
-    return entries
+    return [entry("gru", H, [zrn(w_ih, H).T, zrn(w_hh, H).T, np.stack([zrn(b_ih, H), zrn(b_hh, H)])], "tanh")
+            for w_ih, w_hh, b_ih, b_hh in rnn.torch_layers(module)]
 
 
 def modelt(e: dict, in_size: int) -> list[str]:

@@ -8,25 +8,17 @@ from __future__ import annotations
 import numpy as np
 from torch import nn
 
-from exporter.layers.base import entry, f32
+from exporter.layers.base import entry
 from exporter.layers import rnn
-from exporter.layers.rnn import check_rnn, sigmoid
+from exporter.layers.rnn import sigmoid
 
 JSON_TYPES = ("lstm",)
 TORCH_TYPES = (nn.LSTM,)
 
 
 def from_torch(module: nn.LSTM, in_size: int) -> list[dict]:
-    check_rnn(module)
-    entries = []
-    for k in range(module.num_layers):
-        w_ih, w_hh = getattr(module, f"weight_ih_l{k}"), getattr(module, f"weight_hh_l{k}")
-        if module.bias:
-            b = f32(getattr(module, f"bias_ih_l{k}")) + f32(getattr(module, f"bias_hh_l{k}"))
-        else:
-            b = np.zeros(4 * module.hidden_size, np.float32)
-        entries.append(entry("lstm", module.hidden_size, [f32(w_ih).T, f32(w_hh).T, b], "tanh"))
-    return entries
+    return [entry("lstm", module.hidden_size, [w_ih.T, w_hh.T, b_ih + b_hh], "tanh")
+            for w_ih, w_hh, b_ih, b_hh in rnn.torch_layers(module)]
 
 
 def modelt(e: dict, in_size: int) -> list[str]:

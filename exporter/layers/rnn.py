@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 from torch import nn
 
+from exporter.layers.base import f32
+
 
 def check_rnn(module: nn.RNNBase) -> None:
     if module.bidirectional:
@@ -12,6 +14,19 @@ def check_rnn(module: nn.RNNBase) -> None:
         raise ValueError("batch_first=False: the streaming model expects batch_first RNNs")
     if getattr(module, "proj_size", 0):
         raise ValueError(f"LSTM with proj_size={module.proj_size}: RTNeural has no projection")
+
+
+def torch_layers(module: nn.RNNBase):
+    """Per stacked layer (each one RTNeural layer): float32 weight_ih, weight_hh, bias_ih, bias_hh,
+    the biases zero where the module has none. Checks first what RTNeural cannot run."""
+    check_rnn(module)
+    for k in range(module.num_layers):
+        w_ih, w_hh = f32(getattr(module, f"weight_ih_l{k}")), f32(getattr(module, f"weight_hh_l{k}"))
+        if module.bias:
+            b_ih, b_hh = f32(getattr(module, f"bias_ih_l{k}")), f32(getattr(module, f"bias_hh_l{k}"))
+        else:
+            b_ih = b_hh = np.zeros(w_ih.shape[0], np.float32)
+        yield w_ih, w_hh, b_ih, b_hh
 
 
 def sigmoid(x):
