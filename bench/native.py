@@ -50,6 +50,8 @@ class Models:
         self.library = Path(library)
         self.lib = ffi.dlopen(str(self.library))
         self.index = {ffi.string(self.lib.rtmb_name(i)).decode(): i for i in range(self.lib.rtmb_count())}
+        # read once: forward() is timed, and each cffi call costs about as much as a small model
+        self.sizes = {n: (self.lib.rtmb_input_size(i), self.lib.rtmb_output_size(i)) for n, i in self.index.items()}
 
     @classmethod
     def build(cls, models_dir: Path, backend: str = "eigen", build_dir: Path = BUILD_DIR) -> "Models":
@@ -65,10 +67,12 @@ class Models:
         return self.index[name]
 
     def input_size(self, name: str) -> int:
-        return self.lib.rtmb_input_size(self._index(name))
+        self._index(name)
+        return self.sizes[name][0]
 
     def output_size(self, name: str) -> int:
-        return self.lib.rtmb_output_size(self._index(name))
+        self._index(name)
+        return self.sizes[name][1]
 
     def parameter_count(self, name: str) -> int:
         return self.lib.rtmb_parameter_count(self._index(name))
@@ -83,10 +87,11 @@ class Models:
     def run(self, name: str, inputs: np.ndarray) -> np.ndarray:
         """Consecutive blocks (a [steps, input_size] array) in one call; state carried throughout."""
         i = self._index(name)
+        n_in, n_out = self.sizes[name]
         inputs = np.ascontiguousarray(inputs, dtype=np.float32)
-        if inputs.ndim != 2 or inputs.shape[1] != self.input_size(name):
-            raise ValueError(f"{name} takes [steps, {self.input_size(name)}] inputs, not {list(inputs.shape)}")
-        outputs = np.empty((inputs.shape[0], self.output_size(name)), dtype=np.float32)
+        if inputs.ndim != 2 or inputs.shape[1] != n_in:
+            raise ValueError(f"{name} takes [steps, {n_in}] inputs, not {list(inputs.shape)}")
+        outputs = np.empty((inputs.shape[0], n_out), dtype=np.float32)
         self.lib.rtmb_run(i, ffi.from_buffer("float[]", inputs), inputs.shape[0],
                           ffi.from_buffer("float[]", outputs))
         return outputs
