@@ -8,10 +8,10 @@ CHECKPOINTS ?= checkpoints
 MODELS_DIR ?= build/models
 TRAIN_FLAGS := $(if $(FRESH),--fresh,)
 
-.PHONY: setup data train export validate bench benchmark test clean
+.PHONY: setup data train export validate bench benchmark lint format test clean
 
 APT_PACKAGES := g++ g++-aarch64-linux-gnu g++-arm-linux-gnueabihf gcc-arm-none-eabi libnewlib-arm-none-eabi \
-	libstdc++-arm-none-eabi-newlib qemu-user qemu-system-arm nlohmann-json3-dev libeigen3-dev valgrind
+	libstdc++-arm-none-eabi-newlib qemu-user qemu-system-arm nlohmann-json3-dev libeigen3-dev valgrind clang-format
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 setup:  ## toolchains (apt), a virtual environment with the package and its dependencies, PlatformIO offline
@@ -19,7 +19,7 @@ setup:  ## toolchains (apt), a virtual environment with the package and its depe
 	if [ "$$missing" != 0 ]; then $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(APT_PACKAGES); fi
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e .
+	$(PY) -m pip install --quiet -e '.[test]'
 	$(PY) -m pip download --quiet --no-deps --no-binary :all: miditok==3.1.0 -d .cache/sources
 	$(PY) -m bench.pio_core
 
@@ -29,8 +29,8 @@ data:   ## real melody, harmony and dynamics data from the package registries
 train:  ## the five models, in sequence (resumes from latest checkpoints)
 	$(PY) -m trainer train --profile $(PROFILE) --data-dir $(DATA_DIR) --out $(CHECKPOINTS) $(TRAIN_FLAGS)
 
-export: ## RTNeural JSON, C++ headers and test vectors under build/models/, then validate them
-	$(PY) -m exporter export --checkpoints $(CHECKPOINTS) --data-dir $(DATA_DIR) --out $(MODELS_DIR)
+export: ## RTNeural JSON, C++ headers, test vectors and manifest.json under build/models/ (from the checkpoints alone), then validate them
+	$(PY) -m exporter export --checkpoints $(CHECKPOINTS) --out $(MODELS_DIR)
 	$(PY) -m exporter validate --checkpoints $(CHECKPOINTS) --out $(MODELS_DIR)
 
 validate:  ## check the export against torch, and in RTNeural where it is found (RTNEURAL_DIR)
@@ -43,6 +43,17 @@ bench:  ## build, run and measure the harness on TARGET (x86, aarch64, armv7, co
 
 benchmark:  ## pytest-benchmark: forward() of the exported models through the cffi bindings
 	MODELS_DIR=$(MODELS_DIR) $(PY) -m pytest benchmarks --benchmark-only --benchmark-columns=min,median,mean,stddev,rounds
+
+CXX_SOURCES := $(shell git ls-files '*.cpp' '*.h')
+lint:  ## ruff (lint and format) for the Python, clang-format for the C++
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	clang-format --dry-run --Werror $(CXX_SOURCES)
+
+format:  ## rewrite the sources as lint wants them
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+	clang-format -i $(CXX_SOURCES)
 
 test:
 	$(PY) -m pytest

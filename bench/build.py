@@ -11,7 +11,8 @@ from pathlib import Path
 
 from common import rtneural
 from common.errors import SuiteError
-from bench.targets import PROJECT, Target
+from common.layout import PROJECT
+from bench.targets import Target
 
 QUIET_PIO = {"PLATFORMIO_SETTING_ENABLE_TELEMETRY": "No", "PLATFORMIO_DISABLE_UPGRADE_CHECK": "true"}
 

@@ -1,54 +1,28 @@
-// A small C ABI over the generated models (build/models/models.h), so Python calls the compiled
-// RTNeural models through cffi (bench/native.py). Models are addressed by index in the order of
-// MODELS_FOR_EACH; each lives in static storage, its weights loaded when the library is loaded.
-#include "models.h"
+// A small C ABI over the exported models (build/models/model_table.h), so Python calls the compiled
+// models through cffi (bench/bindings.py). Models are addressed by their index in the table; each
+// loads its weights on first use, never inside a timed call after that.
+#include "model_table.h"
 
-#include <algorithm>
 #include <cstddef>
 #include <cstring>
 
 namespace {
 
-#define CABI_INPUT_SIZE(name) models::name::kInputSize,
-constexpr int kMaxInputSize = std::max({MODELS_FOR_EACH(CABI_INPUT_SIZE) 0});
-
 // RTNeural's SIMD backends read the input with aligned loads; Python's buffers promise no alignment.
-alignas(64) float input[kMaxInputSize];
+alignas(64) float input[models::kMaxInputSize];
+bool loaded[models::kCount];
 
-struct Entry {
-    const char* name;
-    int inputSize;
-    int outputSize;
-    std::size_t parameterCount;
-    void (*reset)();
-    const float* (*forward)(const float*);
-};
-
-template <typename Model, void (*Load)(Model&)>
-struct Instance {
-    static Model& get() {
-        static Model model;
-        static const bool loaded = (Load(model), model.reset(), true);
-        (void)loaded;
-        return model;
+const models::Entry* entry(int index) {
+    if (index < 0 || index >= models::kCount) return nullptr;
+    if (!loaded[index]) {
+        models::kTable[index].load();
+        models::kTable[index].reset();
+        loaded[index] = true;
     }
-    static void reset() { get().reset(); }
-    static const float* forward(const float* x) {
-        get().forward(x);
-        return get().getOutputs();
-    }
-};
+    return &models::kTable[index];
+}
 
-#define CABI_ENTRY(name)                                                                             \
-    {#name, models::name::kInputSize, models::name::kOutputSize, models::name::kParameterCount,     \
-     Instance<models::name::Model, models::name::loadWeights>::reset,                                \
-     Instance<models::name::Model, models::name::loadWeights>::forward},
-const Entry entries[] = {MODELS_FOR_EACH(CABI_ENTRY)};
-constexpr int kCount = sizeof(entries) / sizeof(entries[0]);
-
-const Entry* entry(int index) { return index >= 0 && index < kCount ? &entries[index] : nullptr; }
-
-void step(const Entry& e, const float* in, float* out) {
+void step(const models::Entry& e, const float* in, float* out) {
     std::memcpy(input, in, sizeof(float) * e.inputSize);
     std::memcpy(out, e.forward(input), sizeof(float) * e.outputSize);
 }
@@ -57,7 +31,7 @@ void step(const Entry& e, const float* in, float* out) {
 
 extern "C" {
 
-int rtmb_count() { return kCount; }
+int rtmb_count() { return models::kCount; }
 const char* rtmb_name(int index) { return entry(index) ? entry(index)->name : nullptr; }
 int rtmb_input_size(int index) { return entry(index) ? entry(index)->inputSize : -1; }
 int rtmb_output_size(int index) { return entry(index) ? entry(index)->outputSize : -1; }
@@ -81,7 +55,7 @@ int rtmb_forward(int index, const float* in, float* out) {
 
 // `steps` consecutive blocks in one call (row-major inputs and outputs), state carried throughout.
 int rtmb_run(int index, const float* inputs, int steps, float* outputs) {
-    const Entry* e = entry(index);
+    const models::Entry* e = entry(index);
     if (!e || steps < 0) return -1;
     for (int t = 0; t < steps; ++t) step(*e, inputs + t * e->inputSize, outputs + t * e->outputSize);
     return 0;

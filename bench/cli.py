@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from common import rtneural
+from common import layout, manifest, rtneural, table
 from common.errors import SuiteError
 from common.git import project_commit
 from bench import callgrind, harness, results, targets
@@ -27,8 +27,8 @@ def main(argv=None) -> int:
     r.add_argument("--warmup", type=int, default=100)
     r.add_argument("--block-size", type=int, default=512, help="samples per audio block")
     r.add_argument("--sample-rate", type=int, default=48000)
-    r.add_argument("--models-dir", type=Path, default=None, help="exported models (default build/models)")
-    r.add_argument("--out", type=Path, default=results.RUNS_DIR, help="where result files go")
+    r.add_argument("--models-dir", type=Path, default=layout.MODELS_DIR, help="exported models (default build/models)")
+    r.add_argument("--out", type=Path, default=layout.RUNS_DIR, help="where result files go")
     r.add_argument("--build-dir", type=Path, default=None,
                    help="PlatformIO build folders go under here, one per backend (default .pio/)")
     r.add_argument("--no-callgrind", action="store_true", help="skip the instruction counts")
@@ -42,11 +42,11 @@ def main(argv=None) -> int:
 
 def list_targets() -> int:
     found = rtneural.find()
-    rows = [("target", "env", "board", "runs", "backend", "toolchain")]
+    rows = []
     for t in targets.load().values():
         missing = t.missing()
         rows.append((t.name, t.env, t.board, t.run, t.backend, "ok" if not missing else "missing " + ", ".join(missing)))
-    print(table(rows))
+    print(table.render(rows, ("target", "env", "board", "runs", "backend", "toolchain")))
     print(f"RTNeural: {found.root} ({found.commit[:12]})" if found else f"RTNeural: {rtneural.MISSING}")
     return 0
 
@@ -54,6 +54,7 @@ def list_targets() -> int:
 def run(args) -> int:
     target = targets.get(args.target)
     found = rtneural.require()  # says exactly what is missing
+    tolerance = max(m["engines"]["rtneural"]["tolerance"] for m in manifest.load(args.models_dir)["models"])
     missing = target.missing()
     if missing:
         raise SuiteError(f"target {target.name} needs {', '.join(missing)}")
@@ -78,7 +79,10 @@ def run(args) -> int:
                 bar.set_postfix_str(f"{backend}: callgrind")
                 instructions = callgrind.per_block(built.program)
                 bar.update()
-            doc = results.document(target, backend, built, output, instructions, found.commit, commit)
+            for warning in output["warnings"]:
+                tqdm.write(f"warning: {target.name} / {backend}: the harness says: {warning}", file=sys.stderr)
+            doc = results.document(target, backend, built, output, instructions, found.commit, commit,
+                                   tolerance=tolerance)
             docs.append(doc)
             paths.append(results.write(doc, args.out))
     for doc, path in zip(docs, paths):
@@ -86,7 +90,7 @@ def run(args) -> int:
         print(f"saved {path}\n")
     failed = [d["backend"] for d in docs if not d["parity_ok"]]
     if failed:
-        print(f"error: parity above {results.PARITY_TOLERANCE:g} on {target.name} with {', '.join(failed)}",
+        print(f"error: parity above {tolerance:g} on {target.name} with {', '.join(failed)}",
               file=sys.stderr)
         return 1
     return 0
@@ -97,7 +101,7 @@ def summary(doc: dict) -> str:
     head = (f"{doc['target']['name']} / {doc['backend']}: {doc['config']['blocks']} blocks of "
             f"{doc['config']['block_size']} samples at {doc['config']['sample_rate']} Hz "
             f"(deadline {doc['config']['deadline_us']:.0f} us); times in {unit[doc['timing']['kind']]}")
-    rows = [("model", "p50", "p95", "p99", "max", "RTF", "instr/block", "parity", "model bytes")]
+    rows = []
     for name, m in doc["models"].items():
         lat = m["latency_us"]
         rows.append((name, *(f"{lat[k]:.1f}" for k in ("p50", "p95", "p99", "max")),
@@ -114,18 +118,12 @@ def summary(doc: dict) -> str:
             f"allocations, {doc['heap']['forward_bytes']} bytes; peak RSS {rss}; "
             f"binary text {b['binary']['text']:,} data {b['binary']['data']:,} bss {b['binary']['bss']:,}; "
             f"build {b['seconds']:.1f} s{' (reused)' if b['reused'] else ''}")
-    return f"{head}\n{table(rows)}\n{tail}"
+    columns = ("model", "p50", "p95", "p99", "max", "RTF", "instr/block", "parity", "model bytes")
+    return f"{head}\n{table.render(rows, columns)}\n{tail}"
 
 
 def fmt_int(value) -> str:
     return "-" if value is None else f"{value:,}"
-
-
-def table(rows) -> str:
-    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

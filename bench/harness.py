@@ -35,7 +35,7 @@ def run(target: Target, program: Path, args: list[str], timeout: float = 600) ->
 
 def parse(text: str, source: str = "harness output") -> dict:
     """The program's JSON lines, gathered: meta, per-model figures, the set, heap and process."""
-    out = {"meta": None, "models": {}, "set": None, "heap": None, "process": None}
+    out = {"meta": None, "models": {}, "set": None, "heap": None, "process": None, "warnings": []}
     done = False
     for number, line in enumerate(text.splitlines(), 1):
         line = line.strip()
@@ -62,6 +62,8 @@ def parse(text: str, source: str = "harness output") -> dict:
                 entry["latency"] = obj
         elif kind in ("heap", "process"):
             out[kind] = obj
+        elif kind == "warning":
+            out["warnings"].append(str(obj.get("message", obj)))
         elif kind == "done":
             done = True
     if not done or out["meta"] is None or out["set"] is None:

@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 from common import atomic
+from common.layout import PROJECT
 
-PROJECT = Path(__file__).resolve().parents[1]
 CORE_DIR = PROJECT / ".pio-core"
 SCONS_SHIM = """\
 # PlatformIO runs <core>/packages/tool-scons/scons.py; this one runs the SCons installed from PyPI.

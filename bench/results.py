@@ -11,14 +11,12 @@ from pathlib import Path
 
 import jsonschema
 
-from common import atomic
+from common import atomic, layout
 from common.errors import SuiteError
 from bench.build import Build
-from bench.targets import PROJECT, Target
+from bench.targets import Target
 
 SCHEMA_ID = "rt-music-bench/result/1"
-RUNS_DIR = PROJECT / "reports" / "runs"
-PARITY_TOLERANCE = 1e-5
 LATENCY_KEYS = ("mean", "p50", "p95", "p99", "max", "min")
 
 
@@ -38,8 +36,10 @@ def host_cpu() -> str:
 
 
 def document(target: Target, backend: str, build: Build, output: dict, instructions: dict | None,
-             rtneural_commit: str, project_commit: str, now: datetime | None = None) -> dict:
-    """Gather a run's figures into the result schema."""
+             rtneural_commit: str, project_commit: str, now: datetime | None = None,
+             tolerance: float = layout.PARITY_TOLERANCE) -> dict:
+    """Gather a run's figures into the result schema; parity is checked against `tolerance` (the
+    manifest's, for the engine run), and a NaN error fails it."""
     now = now or datetime.now(timezone.utc)
     meta = output["meta"]
     instructions = instructions or {}
@@ -72,8 +72,8 @@ def document(target: Target, backend: str, build: Build, output: dict, instructi
                 "instructions_per_block": instructions.get("set")},
         "heap": output["heap"],
         "process": {"peak_rss_kib": rss if rss >= 0 else None},
-        "parity_tolerance": PARITY_TOLERANCE,
-        "parity_ok": all(m["parity_max_abs_error"] <= PARITY_TOLERANCE for m in models.values()),
+        "parity_tolerance": tolerance,
+        "parity_ok": all(layout.within(m["parity_max_abs_error"], tolerance) for m in models.values()),
     }
     validate(doc)
     return doc
@@ -87,7 +87,7 @@ def validate(doc: dict, source: str | Path = "result") -> None:
         raise SuiteError(f"not a valid {SCHEMA_ID} document at {where}: {exc.message}", source)
 
 
-def write(doc: dict, runs_dir: Path = RUNS_DIR) -> Path:
+def write(doc: dict, runs_dir: Path = layout.RUNS_DIR) -> Path:
     path = Path(runs_dir) / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', doc['id'])}.json"
     atomic.write_json(path, doc)
     return path

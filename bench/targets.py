@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common.errors import SuiteError
+from common.layout import PROJECT
 
-PROJECT = Path(__file__).resolve().parents[1]
 INI = PROJECT / "platformio.ini"
 RUN_KINDS = {"native": "measured", "qemu-user": "emulated", "qemu-system": "counted"}
 QEMU_APT = {"qemu-user": "qemu-user", "qemu-system": "qemu-system-arm"}

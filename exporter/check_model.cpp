@@ -9,18 +9,33 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <sstream>
+#include <string>
 
 using Vectors = std::vector<std::vector<float>>;
 
+// The largest absolute error; a NaN anywhere makes the result NaN (std::max would drop it).
 template <typename Forward>
 double maxError(const Vectors& inputs, const Vectors& expected, Forward&& forward) {
     double worst = 0.0;
     for (std::size_t t = 0; t < inputs.size(); ++t) {
         const float* y = forward(inputs[t].data());
-        for (std::size_t i = 0; i < expected[t].size(); ++i)
-            worst = std::max(worst, std::abs(double(y[i]) - double(expected[t][i])));
+        for (std::size_t i = 0; i < expected[t].size(); ++i) {
+            const double err = std::abs(double(y[i]) - double(expected[t][i]));
+            if (!std::isnan(worst) && !(err <= worst)) worst = err;
+        }
     }
     return worst;
+}
+
+// A JSON number as Python's json module reads it, NaN and infinities included.
+std::string number(double x) {
+    if (std::isnan(x)) return "NaN";
+    if (std::isinf(x)) return x > 0 ? "Infinity" : "-Infinity";
+    std::ostringstream out;
+    out.precision(9);
+    out << x;
+    return out.str();
 }
 
 int main(int argc, char** argv) {
@@ -61,8 +76,8 @@ int main(int argc, char** argv) {
         return baked->getOutputs();
     });
 
-    std::cout << "RESULT {\"json_parser\": " << dynamicError << ", \"modelt_parse_json\": " << parsedError
-              << ", \"header\": " << bakedError << ", \"steps\": " << inputs.size()
+    std::cout << "RESULT {\"json_parser\": " << number(dynamicError) << ", \"modelt_parse_json\": "
+              << number(parsedError) << ", \"header\": " << number(bakedError) << ", \"steps\": " << inputs.size()
               << ", \"dynamic_layers\": " << dynamic->layers.size() << "}" << std::endl;
     return 0;
 }

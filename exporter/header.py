@@ -6,8 +6,7 @@ Weights are hexadecimal float literals (exact, and shorter than decimal).
 """
 from __future__ import annotations
 
-import numpy as np
-
+from common.cgen import array_code
 from exporter.layers import BY_JSON_TYPE, count, out_size
 
 PREAMBLE = """\
@@ -49,28 +48,6 @@ inline std::vector<std::vector<std::vector<float>>> convKernel(const float* kern
     return w;
 }
 """
-
-
-def hex_float(x: float) -> str:
-    mantissa, exponent = float(x).hex().split("p")
-    if "." in mantissa:
-        mantissa = mantissa.rstrip("0").rstrip(".")
-    return f"{mantissa}p{exponent}f"
-
-
-def array_code(name: str, values: np.ndarray) -> str:
-    """A constant float array, 64-byte aligned: RTNeural's SIMD backends load inputs aligned."""
-    flat = np.asarray(values, dtype=np.float32).ravel()
-    literals = [hex_float(v) for v in flat.tolist()]
-    lines, line = [], ""
-    for lit in literals:
-        if len(line) + len(lit) > 110:
-            lines.append(line.rstrip())
-            line = ""
-        line += lit + ", "
-    lines.append(line.rstrip().rstrip(","))
-    body = "\n    ".join(lines)
-    return f"alignas(64) MODELS_WEIGHTS_ATTR inline constexpr float {name}[{flat.size}] = {{\n    {body}}};\n"
 
 
 def modelt_types(model_json: dict) -> list[str]:

@@ -1,15 +1,18 @@
-"""`make validate`: check what `make export` wrote, per model.
+"""`make validate`: check what `make export` wrote against the checkpoints it is given, per model.
 
-- parameter counts equal in the declaration, the torch module, the JSON and kParameterCount;
-- sizes equal in the declaration, the JSON, the header and the vectors;
-- the reference runtime reproduces PyTorch on the vectors (max abs error <= TOLERANCE);
+- every file the manifest lists is the one export wrote (sha256), and the manifest's row matches
+  the declaration (sizes, parameter count, fingerprint);
+- the checkpoint given is the one the export was made from, and PyTorch running it on the test
+  inputs gives the stored outputs;
+- parameter counts equal in the declaration, the torch module, the JSON and the manifest;
+- the reference runtime reproduces PyTorch on the vectors within the tolerance;
 - where RTNeural is found: a check program per model loads the JSON with json_parser::parseJson
   and ModelT::parseJson and the header with loadWeights, and each reproduces PyTorch likewise.
+A NaN or infinite error is a failure wherever a tolerance is checked.
 """
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -17,16 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-from common import atomic, cxx, rtneural
+from common import atomic, cxx, layout, manifest, rtneural, table
 from common.errors import SuiteError
-from exporter import runtime
-from exporter.export import checkpoint_path
+from exporter import runtime, vectors
 from exporter.layers import count
-from models.layers import deployed_parameter_count
+from models import checkpoint
+from models.network import deployed_parameter_count
 from models.spec import ModelSpec
-from trainer import checkpoint
 
-TOLERANCE = 1e-5
 CHECK_SOURCE = Path(__file__).with_name("check_model.cpp")
 CPP_PATHS = ("json_parser", "modelt_parse_json", "header")
 
@@ -34,8 +35,9 @@ CPP_PATHS = ("json_parser", "modelt_parse_json", "header")
 @dataclass
 class Report:
     spec: ModelSpec
+    checkpoint: Path
+    tolerance: float = layout.PARITY_TOLERANCE
     counts: dict = field(default_factory=dict)
-    sizes: dict = field(default_factory=dict)
     errors: dict = field(default_factory=dict)   # path -> max abs error against torch
     problems: list = field(default_factory=list)
     rtneural: str = "not found"
@@ -49,45 +51,62 @@ def read_json(path: Path) -> dict:
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
-        raise SuiteError("missing: run make export first", path)
-    except json.JSONDecodeError as exc:
-        raise SuiteError(f"not valid JSON ({exc})", path)
+        raise SuiteError("missing: run make export first", path) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SuiteError(f"not valid JSON ({exc})", path) from None
 
 
-def header_constant(text: str, name: str, path: Path) -> int:
-    m = re.search(rf"constexpr (?:int|std::size_t) {name} = (\d+);", text)
-    if not m:
-        raise SuiteError(f"no {name} in the header", path)
-    return int(m.group(1))
+def row(doc: dict, spec: ModelSpec, out_dir: Path) -> dict:
+    for m in doc["models"]:
+        if m["name"] == spec.snake_name:
+            return m
+    raise SuiteError(f"{spec.snake_name} was not exported here; it has {', '.join(manifest.models(doc))}",
+                     out_dir / manifest.NAME)
 
 
-def check_python(spec: ModelSpec, out_dir: Path, checkpoints: Path) -> Report:
-    base = out_dir / spec.snake_name
-    rep = Report(spec)
-    model_json = read_json(base.with_suffix(".json"))
-    vec = read_json(base.with_suffix(".vectors.json"))
-    header_path = base.with_suffix(".h")
-    if not header_path.exists():
-        raise SuiteError("missing: run make export first", header_path)
-    header = header_path.read_text()
-    torch_model, _ = checkpoint.load(checkpoint_path(checkpoints, spec), spec)
+def check_files(doc: dict, out_dir: Path, names: list[str]) -> list[str]:
+    problems = []
+    for name in names:
+        path = out_dir / name
+        if not path.is_file():
+            problems.append(f"{path}: missing; export again (make export)")
+        elif manifest.sha256(path) != doc["sha256"].get(name):
+            problems.append(f"{path}: changed since export (sha256 differs from the manifest); export again")
+    return problems
 
+
+def check_python(spec: ModelSpec, doc: dict, out_dir: Path, checkpoints: Path) -> Report:
+    m = row(doc, spec, out_dir)
+    ckpt_path = checkpoint.best(checkpoints, spec)
+    rep = Report(spec, ckpt_path, m["engines"]["rtneural"]["tolerance"])
+    rep.problems += check_files(doc, out_dir, [m["files"]["json"], m["files"]["vectors"],
+                                               m["engines"]["rtneural"]["header"]])
+    declared = {"input_size": spec.input_size, "output_size": spec.output_size, "parameters": spec.parameter_count,
+                "declaration_fingerprint": spec.fingerprint()}
+    for key, value in declared.items():
+        if m[key] != value:
+            rep.problems.append(f"manifest says {key} {m[key]!r}, the declaration {value!r}")
+    model_json = read_json(out_dir / m["files"]["json"])
+    vec = read_json(out_dir / m["files"]["vectors"])
+    torch_model, _ = checkpoint.load(ckpt_path, spec)
+    if checkpoint.sha256(ckpt_path) != m["checkpoint"]["sha256"]:
+        rep.problems.append(f"{ckpt_path} is not the checkpoint this export was made from "
+                            f"(epoch {m['checkpoint']['epoch']}, sha256 {m['checkpoint']['sha256'][:12]}); "
+                            "export again (make export)")
     rep.counts = {"declaration": spec.parameter_count, "torch": deployed_parameter_count(torch_model),
-                  "json": sum(count(e) for e in model_json["layers"]),
-                  "header": header_constant(header, "kParameterCount", header_path)}
+                  "json": sum(count(e) for e in model_json["layers"]), "manifest": m["parameters"]}
     if len(set(rep.counts.values())) != 1:
         rep.problems.append(f"parameter counts differ: {rep.counts}")
-    inputs, outputs = np.asarray(vec["inputs"]), np.asarray(vec["outputs"])
-    rep.sizes = {"declaration": (spec.input_size, spec.output_size),
-                 "json": (int(model_json["in_shape"][-1]), int(model_json["layers"][-1]["shape"][-1])),
-                 "header": (header_constant(header, "kInputSize", header_path),
-                            header_constant(header, "kOutputSize", header_path)),
-                 "vectors": (inputs.shape[1], outputs.shape[1])}
-    if len(set(rep.sizes.values())) != 1:
-        rep.problems.append(f"sizes differ: {rep.sizes}")
-    ref = runtime.Model(model_json).run(inputs)
-    rep.errors["reference"] = float(np.abs(ref - outputs).max())
+    inputs, outputs = np.asarray(vec["inputs"], dtype=np.float32), np.asarray(vec["outputs"], dtype=np.float32)
+    rep.errors["checkpoint"] = max_error(vectors.torch_outputs(torch_model, inputs), outputs)
+    rep.errors["reference"] = max_error(runtime.Model(model_json).run(inputs), outputs)
     return rep
+
+
+def max_error(got: np.ndarray, expected: np.ndarray) -> float:
+    """The largest absolute difference; NaN when either side has a NaN or an infinity."""
+    diff = np.abs(np.asarray(got, np.float64) - np.asarray(expected, np.float64))
+    return float(diff.max()) if np.isfinite(diff).all() else float("nan")
 
 
 def check_program(spec: ModelSpec, out_dir: Path, build_dir: Path, found: rtneural.RTNeural,
@@ -118,7 +137,8 @@ def check_rtneural(rep: Report, out_dir: Path, build_dir: Path, found: rtneural.
 def validate(specs: list[ModelSpec], out_dir: Path, checkpoints: Path, build_dir: Path,
              backend: str = "eigen", use_rtneural: bool = True) -> tuple[list[Report], str | None]:
     out_dir = Path(out_dir)
-    reports = [check_python(spec, out_dir, checkpoints) for spec in specs]
+    doc = manifest.load(out_dir)
+    reports = [check_python(spec, doc, out_dir, checkpoints) for spec in specs]
     found = rtneural.find() if use_rtneural else None
     skipped = None
     if found is None:
@@ -128,26 +148,23 @@ def validate(specs: list[ModelSpec], out_dir: Path, checkpoints: Path, build_dir
             list(pool.map(lambda r: check_rtneural(r, out_dir, Path(build_dir), found, backend), reports))
     for rep in reports:
         for path, err in rep.errors.items():
-            if not err <= TOLERANCE:
-                rep.problems.append(f"{path}: max abs error {err:.3g} against torch exceeds {TOLERANCE:g}")
+            if not layout.within(err, rep.tolerance):
+                rep.problems.append(f"{path}: max abs error {err:.3g} against torch exceeds {rep.tolerance:g}")
     atomic.write_json(out_dir / "validation.json", {
-        "tolerance": TOLERANCE, "rtneural": None if found is None else {"root": str(found.root),
-                                                                       "commit": found.commit, "backend": backend},
+        "tolerance": layout.PARITY_TOLERANCE,
+        "rtneural": None if found is None else {"root": str(found.root), "commit": found.commit, "backend": backend},
         "skipped": skipped,
-        "models": [{"model": r.spec.name, "ok": r.ok, "parameter_counts": r.counts, "sizes": r.sizes,
+        "models": [{"model": r.spec.name, "checkpoint": str(r.checkpoint), "ok": r.ok, "parameter_counts": r.counts,
                     "max_abs_error": r.errors, "problems": r.problems} for r in reports]})
     return reports, skipped
 
 
-def table(reports: list[Report]) -> str:
-    head = ("model", "params (decl=torch=json=h)", "in->out", "reference", *CPP_PATHS, "result")
-    rows = [head]
+def render(reports: list[Report]) -> str:
+    rows = []
     for r in reports:
         counts = "=".join(f"{c:,}" for c in dict.fromkeys(r.counts.values()))
-        errs = [f"{r.errors[p]:.2e}" if p in r.errors else "skipped" for p in ("reference", *CPP_PATHS)]
-        rows.append((r.spec.name, counts, "{}->{}".format(*r.sizes["declaration"]), *errs,
+        errs = [f"{r.errors[p]:.2e}" if p in r.errors else "skipped" for p in ("checkpoint", "reference", *CPP_PATHS)]
+        rows.append((r.spec.name, counts, f"{r.spec.input_size}->{r.spec.output_size}", *errs,
                      "ok" if r.ok else "FAIL"))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return table.render(rows, ("model", "params (decl=torch=json=manifest)", "in->out", "checkpoint", "reference",
+                               *CPP_PATHS, "result"))

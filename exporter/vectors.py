@@ -1,19 +1,9 @@
-"""Test vectors: consecutive steps of validation inputs from a reset state, and PyTorch's float32
+"""Test vectors: the probe inputs a checkpoint carries, from a reset state, and PyTorch's float32
 outputs computed one step at a time with the state carried, as RTNeural runs."""
 from __future__ import annotations
 
 import numpy as np
 import torch
-
-STEPS = 64
-
-
-def validation_inputs(dataset, steps: int = STEPS) -> np.ndarray:
-    """The first `steps` inputs of the validation stream (pieces played back to back)."""
-    stream = np.concatenate([s.inputs for s in dataset.val])
-    if len(stream) < steps:
-        raise ValueError(f"validation data has only {len(stream)} steps, {steps} needed")
-    return stream[:steps].astype(np.float32)
 
 
 @torch.no_grad()

@@ -16,6 +16,15 @@ TINY = Profile("tiny", max_epochs=4, steps_per_epoch=3, batch_size=4, seq_len=16
 
 
 @pytest.fixture
+def no_torch(tmp_path) -> Path:
+    """A folder that, first on PYTHONPATH, makes `import torch` fail."""
+    shim = tmp_path / "shim" / "torch"
+    shim.mkdir(parents=True)
+    (shim / "__init__.py").write_text("raise ImportError('torch is unimportable in this test')\n")
+    return shim.parent
+
+
+@pytest.fixture
 def tiny_profile():
     return TINY
 
@@ -45,8 +54,9 @@ def trained(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def exported(trained, tmp_path_factory) -> Path:
-    """build/models-style export of the small models: <name>.{json,h,vectors.json} and models.h."""
+    """build/models-style export of the small models: <name>.{json,h,vectors.json}, the set's headers
+    and manifest.json."""
     from exporter.export import export_all
     out = tmp_path_factory.mktemp("exported")
-    export_all([get(n) for n in SMALL], trained / "checkpoints", out, trained / "no-data")
+    export_all([get(n) for n in SMALL], trained / "checkpoints", out)
     return out

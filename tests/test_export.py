@@ -1,38 +1,99 @@
 """`make export` and `make validate` end to end on small trained checkpoints, the header against
 real RTNeural where it is found, determinism, and bad input."""
 import json
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
-from common import rtneural
-from exporter import header
+from common import cgen, manifest, rtneural
 from exporter.cli import main as exporter_main
+from exporter import header
 from models.catalog import get
 from tests.reference import REFERENCE, needs_reference
-from trainer import checkpoint
+from models import checkpoint
 
-from tests.conftest import SMALL
+from common.errors import SuiteError
+from tests.conftest import ROOT, SMALL
+
 FOUND = rtneural.find()
 needs_rtneural = pytest.mark.skipif(FOUND is None, reason=rtneural.MISSING)
 
 
 def export(trained: Path, out: Path, *extra) -> int:
     return exporter_main(["export", "--models", ",".join(SMALL), "--checkpoints", str(trained / "checkpoints"),
-                          "--data-dir", str(trained / "no-data"), "--out", str(out), *extra])
+                          "--out", str(out), *extra])
+
+
+SET_FILES = ["manifest.json", "model_table.h", "model_vectors.h", "models.h"]
 
 
 def test_export_writes_the_files_and_is_deterministic(trained, tmp_path):
     assert export(trained, tmp_path / "a") == 0
     assert export(trained, tmp_path / "b") == 0
     names = sorted(p.name for p in (tmp_path / "a").iterdir())
-    assert names == sorted([f"{n}{s}" for n in SMALL for s in (".json", ".h", ".vectors.json")] + ["models.h"])
+    assert names == sorted([f"{n}{s}" for n in SMALL for s in (".json", ".h", ".vectors.json")] + SET_FILES)
     for name in names:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
+def test_same_checkpoints_export_the_same_anywhere_with_or_without_data(trained, tmp_path, maestro_midi):
+    """Export reads the checkpoint alone: copied elsewhere, run from another folder beside a data/
+    with real MAESTRO data in it, it writes the same bytes as from a folder with no data at all."""
+    outs = {}
+    for place, with_data in (("here", False), ("there", True)):
+        root = tmp_path / place
+        shutil.copytree(trained / "checkpoints", root / "checkpoints")
+        if with_data:
+            (root / "data" / "maestro").mkdir(parents=True)
+            shutil.copy(maestro_midi, root / "data" / "maestro" / "a.midi")
+            (root / "data" / "maestro" / "maestro-v3.0.0.csv").write_text("split,midi_filename\nvalidation,a.midi\n")
+        done = subprocess.run([sys.executable, "-m", "exporter", "export", "--models", ",".join(SMALL),
+                               "--checkpoints", "checkpoints", "--out", "out"], cwd=root, capture_output=True,
+                              text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert done.returncode == 0, done.stderr
+        outs[place] = {p.name: p.read_bytes() for p in (root / "out").iterdir()}
+    assert outs["here"] == outs["there"]
+
+
+def test_manifest_describes_the_export(trained, tmp_path):
+    export(trained, tmp_path)
+    doc = manifest.load(tmp_path)
+    assert manifest.models(doc) == SMALL and doc["probe_steps"] == 64
+    assert manifest.engine_files(doc, "rtneural") == ["models.h", "model_table.h", *(f"{n}.h" for n in SMALL)]
+    row = doc["models"][0]
+    spec = get(row["name"])
+    assert (row["input_size"], row["output_size"], row["parameters"]) == (32, 16, spec.parameter_count)
+    assert row["weight_bytes"] == 4 * spec.parameter_count
+    assert row["layout"]["inputs"][:2] == ["pitch_class_C", "pitch_class_C#"] and len(row["layout"]["inputs"]) == 32
+    assert row["layout"]["outputs"][-1] == "velocity_120_127" and row["layout"]["output_kind"] == "logits"
+    assert row["engines"]["rtneural"] == {"header": "dynamics_engine.h", "namespace": "models::dynamics_engine",
+                                          "dtype": "float32", "tolerance": 1e-5}
+    assert row["checkpoint"]["file"] == "dynamics_engine/best.pt" and len(row["checkpoint"]["sha256"]) == 64
+    for name, digest in doc["sha256"].items():
+        assert manifest.sha256(tmp_path / name) == digest, name
+    assert set(doc["sha256"]) == {p.name for p in tmp_path.iterdir()} - {"manifest.json"}
+    table = (tmp_path / "model_table.h").read_text()
+    assert '{"dynamics_engine", dynamics_engine::kInputSize' in table and "constexpr int kCount = 2;" in table
+
+
+def test_damaged_manifest_is_named(trained, tmp_path):
+    export(trained, tmp_path)
+    path = tmp_path / "manifest.json"
+    doc = json.loads(path.read_text())
+    doc["models"][0]["input_size"] = -3
+    path.write_text(json.dumps(doc))
+    with pytest.raises(SuiteError, match="models/0/input_size") as err:
+        manifest.load(tmp_path)
+    assert err.value.path == path
+    path.write_text("{")
+    with pytest.raises(SuiteError, match="unreadable manifest"):
+        manifest.load(tmp_path)
 
 
 def test_exported_json_vectors_and_header_contract(trained, tmp_path):
@@ -47,7 +108,10 @@ def test_exported_json_vectors_and_header_contract(trained, tmp_path):
     assert [(e["type"], e["activation"]) for e in model_json["layers"]] == [
         ("dense", "tanh"), ("lstm", "tanh"), ("dense", "")]
     vec = json.loads((tmp_path / "dynamics_engine.vectors.json").read_text())
-    assert len(vec["inputs"]) >= 64 and len(vec["inputs"][0]) == 32 and len(vec["outputs"][0]) == 16
+    assert len(vec["inputs"]) == 64 and len(vec["inputs"][0]) == 32 and len(vec["outputs"][0]) == 16
+    _, ckpt = checkpoint.load(trained / "checkpoints/dynamics_engine/best.pt", spec)
+    assert (np.array(vec["inputs"], np.float32) == checkpoint.probe_inputs(ckpt)).all()  # the probe, exactly
+    assert "first validation piece" in vec["probe"]
     text = (tmp_path / "dynamics_engine.h").read_text()
     for line in ("namespace models::dynamics_engine {", "constexpr int kInputSize = 32;",
                  "constexpr int kOutputSize = 16;", f"constexpr std::size_t kParameterCount = {spec.parameter_count};",
@@ -60,23 +124,59 @@ def test_exported_json_vectors_and_header_contract(trained, tmp_path):
     assert (tmp_path / "models.h").read_text().count("#include") == 2
 
 
+def validate_args(checkpoints: Path, out: Path) -> list[str]:
+    return ["validate", "--models", ",".join(SMALL), "--checkpoints", str(checkpoints), "--out", str(out),
+            "--no-rtneural"]
+
+
 def test_validate_passes_and_catches_a_tampered_header(trained, tmp_path, capsys):
     export(trained, tmp_path)
-    args = ["validate", "--models", ",".join(SMALL), "--checkpoints", str(trained / "checkpoints"), "--out",
-            str(tmp_path), "--no-rtneural"]
+    args = validate_args(trained / "checkpoints", tmp_path)
     assert exporter_main(args) == 0
+    out = capsys.readouterr().out
+    assert f"GroovePredictor: checked {trained / 'checkpoints/groove_predictor/best.pt'}" in out
     report = json.loads((tmp_path / "validation.json").read_text())
     assert all(m["ok"] and m["max_abs_error"]["reference"] <= 1e-5 for m in report["models"])
+    assert all(m["max_abs_error"]["checkpoint"] == 0.0 for m in report["models"])
     h = tmp_path / "groove_predictor.h"
     h.write_text(h.read_text().replace("kParameterCount = ", "kParameterCount = 1"))
     assert exporter_main(args) == 1
-    assert "parameter counts differ" in capsys.readouterr().err
+    assert "groove_predictor.h: changed since export" in capsys.readouterr().err
+
+
+def test_validate_checks_the_checkpoint_it_is_given(trained, tmp_path, capsys):
+    """Another checkpoint of the same model is not the one exported: named, and its outputs differ."""
+    export(trained, tmp_path / "out")
+    other = tmp_path / "other"
+    shutil.copytree(trained / "checkpoints", other)
+    spec = get("dynamics_engine")
+    path = other / "dynamics_engine/best.pt"
+    _, ck = checkpoint.load(path, spec)
+    ck["state_dict"]["layers.2.bias"] += 0.5
+    checkpoint.save(path, ck)
+    assert exporter_main(validate_args(other, tmp_path / "out")) == 1
+    err = capsys.readouterr().err
+    assert f"{path} is not the checkpoint this export was made from" in err
+    assert "DynamicsEngine: checkpoint: max abs error 0.5" in err
+
+
+def test_checkpoint_of_the_old_format_says_retrain(trained, tmp_path, capsys):
+    shutil.copytree(trained / "checkpoints", tmp_path / "checkpoints")
+    path = tmp_path / "checkpoints/groove_predictor/best.pt"
+    ck = torch.load(path, weights_only=True)
+    ck["format"] = 1
+    del ck["probe"]
+    torch.save(ck, path)
+    assert export(tmp_path, tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and "format 1 holds no probe" in err and "make train FRESH=1" in err
+    assert not (tmp_path / "out").exists()
 
 
 def test_hex_float_literals_are_exact():
     for x in (0.1, -3.25, 1e-30, 0.0, 123456.78):
         f = float(torch.tensor(x, dtype=torch.float32))
-        assert float.fromhex(header.hex_float(f)[:-1]) == f
+        assert float.fromhex(cgen.hex_float(f)[:-1]) == f
 
 
 def test_missing_or_mismatched_checkpoint_fails_and_keeps_earlier_exports(trained, tmp_path, capsys):
@@ -85,7 +185,6 @@ def test_missing_or_mismatched_checkpoint_fails_and_keeps_earlier_exports(traine
     broken = tmp_path / "broken"
     shutil.copytree(trained / "checkpoints", broken / "checkpoints")
     shutil.copy(broken / "checkpoints/dynamics_engine/best.pt", broken / "checkpoints/groove_predictor/best.pt")
-    (broken / "no-data").mkdir()
     assert export(broken, tmp_path / "out") == 2
     err = capsys.readouterr().err
     assert "groove_predictor/best.pt" in err and "not for GroovePredictor" in err
@@ -102,7 +201,6 @@ def test_nan_weight_in_checkpoint_is_refused(trained, tmp_path, capsys):
     _, ck = checkpoint.load(path, spec)
     ck["state_dict"]["layers.1.weight_hh_l0"][0, 0] = float("nan")
     checkpoint.save(path, ck)
-    (tmp_path / "no-data").mkdir()
     assert export(tmp_path, tmp_path / "out") == 2
     assert "DynamicsEngine: layer layers.1: 1 weight(s) are NaN or Inf" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
@@ -129,7 +227,7 @@ def test_three_rtneural_paths_agree_with_torch(trained, tmp_path):
     assert code == 0
     report = json.loads((tmp_path / "validation.json").read_text())
     for m in report["models"]:
-        assert set(m["max_abs_error"]) == {"reference", "json_parser", "modelt_parse_json", "header"}
+        assert set(m["max_abs_error"]) == {"checkpoint", "reference", "json_parser", "modelt_parse_json", "header"}
         assert max(m["max_abs_error"].values()) <= 1e-5
 
 
@@ -172,4 +270,4 @@ def test_cli_runs_as_a_module(trained, tmp_path):
     done = subprocess.run([sys.executable, "-m", "exporter", "validate", "--out", str(tmp_path / "nothing"),
                            "--checkpoints", str(trained / "checkpoints"), "--no-rtneural"],
                           capture_output=True, text=True)
-    assert done.returncode == 2 and "missing: run make export first" in done.stderr
+    assert done.returncode == 2 and "missing: export the models first (make export)" in done.stderr

@@ -1,8 +1,18 @@
+import dataclasses
+import doctest
+
+import numpy as np
+import pytest
 import torch
 from torch import nn
 
-from models.catalog import MODELS, TOTAL_PARAMETER_BUDGET, get
-from models.layers import GRU, LSTM, Dense, deployed_parameter_count
+from common import cgen
+from common.errors import SuiteError
+from models import layouts
+from models.catalog import MODELS, TOTAL_PARAMETER_BUDGET, get, select
+from models.layers import GRU, LSTM, Dense
+from models.network import deployed_parameter_count, torch_module
+from trainer.data import dynamics, emotion, groove, harmony, melody
 from trainer.tasks import TASKS
 
 SIZES = {"EmotionRecognizer": (128, 64), "MelodyTransformer": (64, 128), "HarmonyPredictor": (128, 64),
@@ -40,11 +50,59 @@ def test_layers_are_ones_rtneural_runs_and_both_rnns_are_used():
     assert all(isinstance(layer, (Dense, LSTM, GRU)) for spec in MODELS.values() for layer in spec.layers)
 
 
-def test_every_model_has_a_task_and_consistent_loss():
+def test_every_model_has_a_task_that_owns_its_loss_and_metric():
     for spec in MODELS.values():
         task = TASKS[spec.task]
-        assert spec.loss == ("masked_mse" if spec.task == "groove" else "cross_entropy")
-        assert task.metric_name
+        assert task.loss_name and task.metric_name and isinstance(task.higher_is_better, bool)
+        assert task.format(0.5) in ("50.0%", "0.50")
+    assert not hasattr(get("groove_predictor"), "loss")
+
+
+def test_layouts_name_every_input_and_output_once():
+    for spec in MODELS.values():
+        lay = spec.layout
+        assert len(lay.inputs) == spec.input_size and len(lay.outputs) == spec.output_size
+        assert len(set(lay.inputs)) == len(lay.inputs) and len(set(lay.outputs)) == len(lay.outputs), spec.name
+        assert lay.output_kind in ("logits", "values") and lay.feed and lay.read
+
+
+def test_the_trainers_encoders_fill_the_declared_layouts():
+    """The encoders size their arrays from the layouts, and put the named classes where named."""
+    rng = np.random.default_rng(0)
+    for module, spec in ((emotion, "emotion_recognizer"), (melody, "melody_transformer"),
+                         (harmony, "harmony_predictor"), (dynamics, "dynamics_engine"), (groove, "groove_predictor")):
+        seq = module.synthetic(rng, 64)[0]
+        assert seq.inputs.shape[1] == get(spec).input_size, spec
+    assert layouts.HARMONY.outputs[harmony.chord_class(2, "minor")] == "D_minor"
+    assert layouts.HARMONY.outputs[harmony.REST] == "rest"
+    assert layouts.MELODY.inputs[melody.fold(60) - melody.LOW] == "note_60"
+    assert layouts.DYNAMICS.outputs[int(dynamics.velocity_bin(100))] == "velocity_96_103"
+    assert layouts.EMOTION.outputs[int(emotion.cell(0.9, -0.9))] == "valence7_arousal0"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("nosuch", "unknown model 'nosuch'"),
+    ("dynamics_engine,DynamicsEngine", "dynamics_engine is named twice"),
+    ("dynamics_engine,", "an empty name"),
+])
+def test_model_selection_errors_are_the_users(text, message):
+    with pytest.raises(SuiteError, match=message):
+        select(text)
+
+
+def test_model_selection():
+    assert [s.name for s in select("all")] == [s.name for s in MODELS.values()]
+    assert [s.snake_name for s in select("groove_predictor, DynamicsEngine")] == ["groove_predictor", "dynamics_engine"]
+
+
+def test_generated_names_are_legal_cpp_and_cgen_doctests_pass():
+    for spec in MODELS.values():
+        assert cgen.identifier(spec.snake_name) == spec.snake_name
+    for bad in ("class", "2fast", "a-b", "x__y", "models"):
+        with pytest.raises(ValueError):
+            cgen.identifier(bad)
+    result = doctest.testmod(cgen)
+    assert result.attempted >= 4 and result.failed == 0
 
 
 def test_streaming_forward_equals_one_step_at_a_time():
@@ -64,7 +122,6 @@ def test_fingerprint_is_stable_and_tracks_the_layers():
     spec = get("dynamics_engine")
     assert spec.fingerprint() == get("DynamicsEngine").fingerprint()
     assert len({s.fingerprint() for s in MODELS.values()}) == 5
-    import dataclasses
     wider = dataclasses.replace(spec, layers=(Dense(65, "tanh"),) + spec.layers[1:])
     assert wider.fingerprint() != spec.fingerprint()
 
@@ -75,10 +132,9 @@ def test_snake_names():
 
 
 def test_activation_is_checked():
-    import pytest
     with pytest.raises(ValueError, match="unknown activation"):
         Dense(4, "swish")
-    assert isinstance(Dense(4, "elu").torch_module(3)[1], nn.ELU)
+    assert isinstance(torch_module(Dense(4, "elu"), 3)[1], nn.ELU)
 
 
 def test_architecture_doc_table_is_derived_from_the_declarations():

@@ -14,11 +14,13 @@ import torch
 from common import atomic
 from common.errors import SuiteError
 from models.catalog import MODELS, get
-from trainer import checkpoint, data
+from models import checkpoint
+from trainer import data
 from trainer.cli import main as trainer_main
-from trainer.data.base import eval_batches
+from common.layout import PROBE_STEPS
+from trainer.data.base import Dataset, Sequence, eval_batches
 from trainer.tasks import TASKS
-from trainer.train import evaluate_model, train_model
+from trainer.train import choose_probe, evaluate_model, train_model
 
 CPU = torch.device("cpu")
 DYN = get("dynamics_engine")
@@ -178,3 +180,21 @@ def test_cli_summary_table(tmp_path, capsys):
     summary = json.loads((tmp_path / "ck" / "summary.json").read_text())
     assert summary["models"][0]["parameters"] == DYN.parameter_count
     assert np.isfinite(summary["models"][0]["best_val_loss"])
+
+
+def test_checkpoint_carries_a_probe_of_one_continuous_validation_piece(tmp_path, tiny_profile):
+    train(tmp_path, tiny_profile)
+    _, ck = checkpoint.load(tmp_path / "ck/dynamics_engine/best.pt", DYN)
+    ds = data.load("dynamics", tmp_path / "no-data", tiny_profile.synthetic_steps, 0, progress=False)
+    piece = next(s for s in ds.val if len(s) >= PROBE_STEPS)
+    assert (checkpoint.probe_inputs(ck) == piece.inputs[:PROBE_STEPS]).all()
+    assert ck["probe"]["source"] == "synthetic" and "first validation piece" in ck["probe"]["description"]
+
+
+def test_short_pieces_are_played_back_to_back_for_the_probe():
+    short = [Sequence(np.full((10, 2), i, np.float32), {}) for i in range(8)]
+    probe = choose_probe(Dataset("melody", "real", "tunes", [], short))
+    assert probe["inputs"][:, 0].tolist() == [i for i in range(7) for _ in range(10)][:64]
+    assert "back to back" in probe["description"]
+    with pytest.raises(SuiteError, match="only 30 steps, 64 needed"):
+        choose_probe(Dataset("melody", "real", "tunes", [], short[:3]))

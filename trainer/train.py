@@ -13,10 +13,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from common import atomic
+from common import atomic, table
 from common.errors import SuiteError
+from common.layout import PROBE_STEPS
+from models import checkpoint
 from models.spec import ModelSpec
-from trainer import checkpoint, data
+from trainer import data
 from trainer.data.base import Dataset, eval_batches, random_batches
 from trainer.profiles import Profile
 from trainer.tasks import TASKS
@@ -103,7 +105,7 @@ def plot_curves(path: Path, spec: ModelSpec, history: list[dict], baseline: floa
     ax1.plot(epochs, [h["val_loss"] for h in history], "o-", label="validation")
     best = min(history, key=lambda h: h["val_loss"])
     ax1.axvline(best["epoch"], color="grey", ls=":", label=f"best (epoch {best['epoch']})")
-    ax1.set(xlabel="epoch", ylabel=f"{spec.loss} loss", title=f"{spec.name}: loss")
+    ax1.set(xlabel="epoch", ylabel=f"{task.loss_name} loss", title=f"{spec.name}: loss")
     ax1.legend()
     ax2.plot(epochs, [h["val_metric"] for h in history], "o-", color="C2", label="model")
     ax2.axhline(baseline, color="C3", ls="--", label=f"baseline ({task.baseline_name})")
@@ -120,8 +122,8 @@ def train_model(spec: ModelSpec, profile: Profile, data_dir: Path, out_dir: Path
                 seed: int = 0, fresh: bool = False, progress: bool = True, dataset: Dataset | None = None) -> Result:
     """Train one model, resuming from its `latest` checkpoint unless `fresh`."""
     t0 = time.time()
-    out_dir = Path(out_dir) / spec.snake_name
-    latest, best_path = out_dir / "latest.pt", out_dir / "best.pt"
+    latest, best_path = checkpoint.latest(out_dir, spec), checkpoint.best(out_dir, spec)
+    out_dir = checkpoint.folder(out_dir, spec)
     task = TASKS[spec.task]
     torch.manual_seed(seed)
     model = spec.build().to(device)
@@ -149,6 +151,7 @@ def train_model(spec: ModelSpec, profile: Profile, data_dir: Path, out_dir: Path
     val_batches = [to_tensors(b, device) for b in
                    eval_batches(dataset.val, profile.batch_size, profile.seq_len, profile.val_steps)]
     data_info = {"source": dataset.source, "description": dataset.description, "files": len(dataset.files)}
+    probe = choose_probe(dataset)
 
     stop_reason, error = f"reached max_epochs ({profile.max_epochs})", None
     for epoch in range(start, profile.max_epochs):
@@ -199,7 +202,7 @@ def train_model(spec: ModelSpec, profile: Profile, data_dir: Path, out_dir: Path
             "epoch": epoch + 1, "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
             "optimizer": optimizer.state_dict(), "best_val_loss": best_loss, "bad_epochs": bad,
             "history": history, "finished": finished, "stop_reason": stop_reason if finished else "",
-            "profile": profile.name, "seed": seed, "torch_version": str(torch.__version__), "data": data_info,
+            "probe": probe, "profile": profile.name, "seed": seed, "torch_version": str(torch.__version__), "data": data_info,
             "metrics": {"val_loss": val["loss"], "metric_name": task.metric_name, "metric": val["metric"],
                         "baseline_name": task.baseline_name, "baseline": baseline},
         }
@@ -215,18 +218,29 @@ def train_model(spec: ModelSpec, profile: Profile, data_dir: Path, out_dir: Path
                   len(history), stop_reason, time.time() - t0, error, history)
 
 
+def choose_probe(dataset: Dataset) -> dict:
+    """The validation inputs export turns into test vectors: the first PROBE_STEPS steps of the first
+    validation sequence that long, so recurrent state runs through one continuous piece. Where no
+    piece is that long (short folk tunes), the pieces are played back to back, as a player would."""
+    for seq in dataset.val:
+        if len(seq) >= PROBE_STEPS:
+            return checkpoint.make_probe(seq.inputs[:PROBE_STEPS], dataset.source,
+                                         f"{dataset.description}: the first validation piece of "
+                                         f"{PROBE_STEPS}+ steps")
+    stream = np.concatenate([s.inputs for s in dataset.val])
+    if len(stream) < PROBE_STEPS:
+        raise SuiteError(f"{dataset.task}: validation data has only {len(stream)} steps, "
+                         f"{PROBE_STEPS} needed for the test vectors")
+    return checkpoint.make_probe(stream[:PROBE_STEPS], dataset.source,
+                                 f"{dataset.description}: validation pieces back to back")
+
+
 def summary_table(results: list[Result]) -> str:
-    rows = [("model", "data", "params", "epochs", "best val loss", "metric", "model", "baseline", "stopped")]
+    rows = []
     for r in results:
         task = TASKS[r.spec.task]
-        rows.append((r.spec.name, r.source, f"{r.spec.parameter_count:,}", str(r.epochs), f"{r.best_val_loss:.4f}",
-                     task.metric_name, _fmt(r.metric, task), f"{_fmt(r.baseline, task)} ({task.baseline_name})",
+        rows.append((r.spec.name, r.source, f"{r.spec.parameter_count:,}", r.epochs, f"{r.best_val_loss:.4f}",
+                     task.metric_name, task.format(r.metric), f"{task.format(r.baseline)} ({task.baseline_name})",
                      r.stop_reason if not r.error else "ERROR: " + r.stop_reason))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def _fmt(value: float, task) -> str:
-    return f"{value:.1%}" if task.metric_name == "accuracy" else f"{value:.2f}"
+    return table.render(rows, ("model", "data", "params", "epochs", "best val loss", "metric", "model", "baseline",
+                               "stopped"))

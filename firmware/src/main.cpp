@@ -14,16 +14,16 @@
 // in external memory: the constant weight arrays (.weights) and the model objects (.ext_bss).
 #if BENCH_EXTERNAL_MEMORY
 #define MODELS_WEIGHTS_ATTR __attribute__((section(".weights")))
-#define BENCH_MODEL_STORAGE __attribute__((section(".ext_bss")))
+#define MODELS_STORAGE_ATTR __attribute__((section(".ext_bss")))
 #endif
 
 #include "alloc_counter.h"
-#include "models.h"
+#include "model_table.h"
 #include "model_vectors.h"
 #include "platform.h"
 
-#ifndef BENCH_MODEL_STORAGE
-#define BENCH_MODEL_STORAGE
+#ifndef MODELS_STORAGE_ATTR
+#define MODELS_STORAGE_ATTR
 #endif
 #ifndef BENCH_MAX_BLOCKS
 #define BENCH_MAX_BLOCKS 20000
@@ -31,12 +31,20 @@
 
 namespace {
 
+using models::kCount;
+using models::kTable;
+static_assert(sizeof(vectors::kTable) / sizeof(vectors::kTable[0]) == kCount, "one vector set per model");
+
 struct Options {
     int blocks = 1000;
     int warmup = 100;
     int blockSize = 512;
     int sampleRate = 48000;
 };
+
+void warn(const char* message, const char* detail) {
+    std::printf("{\"type\":\"warning\",\"message\":\"%s %s\"}\n", message, detail);
+}
 
 Options parse(int argc, char** argv) {
     Options o;
@@ -46,51 +54,32 @@ Options parse(int argc, char** argv) {
         else if (!std::strcmp(argv[i], "--warmup")) o.warmup = v;
         else if (!std::strcmp(argv[i], "--block-size")) o.blockSize = v;
         else if (!std::strcmp(argv[i], "--sample-rate")) o.sampleRate = v;
-        else std::printf("{\"type\":\"warning\",\"message\":\"unknown option %s\"}\n", argv[i]);
+        else warn("unknown option", argv[i]);
     }
-    o.blocks = std::max(1, std::min(o.blocks, BENCH_MAX_BLOCKS));
+    if (o.blocks > BENCH_MAX_BLOCKS) {
+        std::printf("{\"type\":\"warning\",\"message\":\"--blocks %d is more than this build records; running %d\"}\n",
+                    o.blocks, BENCH_MAX_BLOCKS);
+        o.blocks = BENCH_MAX_BLOCKS;
+    }
+    o.blocks = std::max(1, o.blocks);
     return o;
 }
 
-// Everything the harness needs of one model, behind plain function pointers.
-struct Entry {
-    const char* name;
-    int inputSize, outputSize;
-    std::size_t parameters, modelBytes;
-    void (*load)();
-    void (*reset)();
-    const float* (*forward)(const float*);
-    int vectorSteps;
-    const float* vectorInputs;
-    const float* vectorOutputs;
-};
+MODELS_STORAGE_ATTR std::uint32_t durations[kCount + 1][BENCH_MAX_BLOCKS];  // ticks; [kCount] is the set
 
-#define BENCH_DECLARE(name)                                                              \
-    BENCH_MODEL_STORAGE models::name::Model name##_model;                                \
-    void name##_load() { models::name::loadWeights(name##_model); }                     \
-    void name##_reset() { name##_model.reset(); }                                        \
-    __attribute__((noinline)) const float* name##_forward(const float* x) {               \
-        name##_model.forward(x);                                                         \
-        return name##_model.getOutputs();                                                \
-    }
-MODELS_FOR_EACH(BENCH_DECLARE)
-
-#define BENCH_ENTRY(name)                                                                        \
-    Entry{#name, models::name::kInputSize, models::name::kOutputSize,                            \
-          models::name::kParameterCount, sizeof(models::name::Model), name##_load, name##_reset, \
-          name##_forward, vectors::name::kSteps, vectors::name::kInputs, vectors::name::kOutputs},
-const Entry entries[] = {MODELS_FOR_EACH(BENCH_ENTRY)};
-constexpr int kModels = sizeof(entries) / sizeof(entries[0]);
-
-BENCH_MODEL_STORAGE std::uint32_t durations[kModels + 1][BENCH_MAX_BLOCKS];  // ticks; [kModels] is the set
-
-double checkParity(const Entry& e) {
+// The largest absolute error against PyTorch over the test vectors, from a reset state. A NaN
+// sticks (std::max would drop it), so a model that answers NaN fails parity.
+double checkParity(int m) {
+    const models::Entry& e = kTable[m];
+    const vectors::Set& v = vectors::kTable[m];
     e.reset();
     double worst = 0.0;
-    for (int t = 0; t < e.vectorSteps; ++t) {
-        const float* y = e.forward(e.vectorInputs + t * e.inputSize);
-        for (int i = 0; i < e.outputSize; ++i)
-            worst = std::max(worst, std::fabs(double(y[i]) - double(e.vectorOutputs[t * e.outputSize + i])));
+    for (int t = 0; t < v.steps; ++t) {
+        const float* y = e.forward(v.inputs + t * e.inputSize);
+        for (int i = 0; i < e.outputSize; ++i) {
+            const double err = std::fabs(double(y[i]) - double(v.outputs[t * e.outputSize + i]));
+            if (!std::isnan(worst) && !(err <= worst)) worst = err;
+        }
     }
     e.reset();
     return worst;
@@ -122,14 +111,21 @@ void report(const char* name, std::uint32_t* d, int n, double deadlineUs, double
 // One audio block: every model once, each timed, inputs taken from its real test vectors in turn.
 void runBlock(int block, bool record) {
     std::uint64_t start = platform::ticks(), last = start;
-    for (int m = 0; m < kModels; ++m) {
-        const Entry& e = entries[m];
-        e.forward(e.vectorInputs + (block % e.vectorSteps) * e.inputSize);
+    for (int m = 0; m < kCount; ++m) {
+        const vectors::Set& v = vectors::kTable[m];
+        kTable[m].forward(v.inputs + (block % v.steps) * kTable[m].inputSize);
         const std::uint64_t now = platform::ticks();
         if (record) durations[m][block] = std::uint32_t(now - last);
         last = now;
     }
-    if (record) durations[kModels][block] = std::uint32_t(last - start);
+    if (record) durations[kCount][block] = std::uint32_t(last - start);
+}
+
+// A JSON number; NaN and infinities as Python's json module reads them.
+void printNumber(double x) {
+    if (std::isnan(x)) std::printf("NaN");
+    else if (std::isinf(x)) std::printf(x > 0 ? "Infinity" : "-Infinity");
+    else std::printf("%.9g", x);
 }
 
 }  // namespace
@@ -141,25 +137,28 @@ int main(int argc, char** argv) {
     std::printf(
         "{\"type\":\"meta\",\"target\":\"%s\",\"backend\":\"%s\",\"models\":%d,\"blocks\":%d,\"warmup\":%d,"
         "\"block_size\":%d,\"sample_rate\":%d,\"deadline_us\":%.3f,\"timer\":\"%s\",\"ticks_per_second\":%lu}\n",
-        BENCH_TARGET, BENCH_BACKEND, kModels, opt.blocks, opt.warmup, opt.blockSize, opt.sampleRate, blockUs,
+        BENCH_TARGET, BENCH_BACKEND, kCount, opt.blocks, opt.warmup, opt.blockSize, opt.sampleRate, blockUs,
         platform::timerName(), (unsigned long)platform::ticksPerSecond());
 
-    for (const Entry& e : entries) {
+    for (int m = 0; m < kCount; ++m) {
+        const models::Entry& e = kTable[m];
         const auto before = alloc_counter::now();
         e.load();
         const auto after = alloc_counter::now();
-        std::printf("{\"type\":\"parity\",\"model\":\"%s\",\"steps\":%d,\"max_abs_error\":%.9g}\n", e.name,
-                    e.vectorSteps, checkParity(e));
+        std::printf("{\"type\":\"parity\",\"model\":\"%s\",\"steps\":%d,\"max_abs_error\":", e.name,
+                    vectors::kTable[m].steps);
+        printNumber(checkParity(m));
+        std::printf("}\n");
         std::printf(
             "{\"type\":\"model\",\"model\":\"%s\",\"input_size\":%d,\"output_size\":%d,\"parameters\":%lu,"
             "\"weight_bytes\":%lu,\"model_bytes\":%lu,\"load_heap_bytes\":%lu}\n",
-            e.name, e.inputSize, e.outputSize, (unsigned long)e.parameters,
-            (unsigned long)(e.parameters * sizeof(float)), (unsigned long)e.modelBytes,
+            e.name, e.inputSize, e.outputSize, (unsigned long)e.parameterCount,
+            (unsigned long)(e.parameterCount * sizeof(float)), (unsigned long)e.modelBytes,
             (unsigned long)(after.bytes - before.bytes));
     }
 
     for (int b = 0; b < opt.warmup; ++b) runBlock(b, false);
-    for (const Entry& e : entries) e.reset();
+    for (const models::Entry& e : kTable) e.reset();
     const auto before = alloc_counter::now();
     for (int b = 0; b < opt.blocks; ++b) runBlock(b, true);
     const auto after = alloc_counter::now();
@@ -167,8 +166,8 @@ int main(int argc, char** argv) {
                 (unsigned long)(after.allocations - before.allocations),
                 (unsigned long)(after.bytes - before.bytes));
 
-    for (int m = 0; m < kModels; ++m) report(entries[m].name, durations[m], opt.blocks, blockUs, blockUs);
-    report("set", durations[kModels], opt.blocks, blockUs, blockUs);
+    for (int m = 0; m < kCount; ++m) report(kTable[m].name, durations[m], opt.blocks, blockUs, blockUs);
+    report("set", durations[kCount], opt.blocks, blockUs, blockUs);
     std::printf("{\"type\":\"process\",\"peak_rss_kib\":%ld}\n", platform::peakRssKiB());
     std::printf("{\"type\":\"done\"}\n");
     return 0;

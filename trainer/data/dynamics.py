@@ -11,13 +11,14 @@ from pathlib import Path
 
 import numpy as np
 
+from models import layouts
 from trainer.data import midi
 from trainer.data.base import Sequence
 
 VERSION = "dynamics-1"
 TARGET = "dynamics"
-BINS = 16
-FEATURES = 32
+BINS = layouts.VELOCITY_BINS
+FEATURES = len(layouts.DYNAMICS.inputs)  # filled in that order by features()
 PIECE_NOTES = 512  # a performance is cut into pieces of this many notes
 
 

@@ -14,12 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
+from models import layouts
 from trainer.data.base import Sequence
 
 VERSION = "emotion-1"
 TARGET = "emotion"
-FEATURES = 128
-GRID = 8
+FEATURES = len(layouts.EMOTION.inputs)
+GRID = layouts.EMOTION_GRID
 
 
 def jobs(data_dir: Path):

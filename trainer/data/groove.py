@@ -15,16 +15,17 @@ from pathlib import Path
 
 import numpy as np
 
+from models import layouts
 from trainer.data import midi
 from trainer.data.base import Sequence
 
 VERSION = "groove-1"
 TARGET = "groove"
 MASK = "groove_mask"
-VOICES = 16
-STEPS_PER_BAR = 16
+VOICES = len(layouts.DRUM_VOICES)
+STEPS_PER_BAR = layouts.STEPS_PER_BAR
 PIECE_STEPS = 256
-# General MIDI percussion notes -> our 16 voices; anything else is voice 15.
+# General MIDI percussion notes -> our 16 voices (layouts.DRUM_VOICES); anything else is "other".
 GM_VOICES = {35: 0, 36: 0, 38: 1, 40: 1, 37: 2, 39: 3, 42: 4, 22: 4, 44: 5, 46: 6, 26: 6,
              41: 7, 43: 7, 45: 8, 47: 8, 48: 9, 50: 9, 49: 10, 55: 10, 57: 10, 52: 10,
              51: 11, 59: 11, 53: 12, 54: 13, 56: 14}

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import numpy as np
 
+from models import layouts
 from trainer.data.base import Sequence
 
 VERSION = "harmony-1"
 TARGET = "next_chord"
-QUALITIES = ("major", "minor", "diminished", "augmented", "dominant-seventh")
+QUALITIES = layouts.CHORD_QUALITIES
 DIM7, HALF_DIM7, OTHER, REST = 60, 61, 62, 63
 SUFFIXES = {".mxl", ".musicxml", ".xml", ".krn", ".mid", ".midi"}
 

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
+from models import layouts
 from trainer.data import midi
 from trainer.data.base import Sequence
 
 VERSION = "melody-1"
 TARGET = "next_note"
-LOW, HIGH = 36, 99  # the input one-hot spans these MIDI pitches (64 values)
+LOW, HIGH = layouts.MELODY_LOW, layouts.MELODY_HIGH  # the input one-hot spans these MIDI pitches
 SCORE_SUFFIXES = {".abc", ".krn", ".mxl", ".musicxml", ".xml", ".mid", ".midi"}
 
 

@@ -1,6 +1,10 @@
 """SCons builder of the offline platform: the harness in firmware/src, the exported models, and
 RTNeural, compiled by the toolchain an environment names (custom_toolchain: a compiler prefix).
 
+It reads the export folder as `make export` left it (the model table and the test vectors are
+generated there) and imports nothing of the project but the search for C++ dependencies, so a
+build needs neither torch nor the other stages.
+
 The options each environment sets in platformio.ini:
   custom_toolchain   compiler prefix ("" for the host g++, "aarch64-linux-gnu-", ...)
   custom_apt         the Debian package that provides it (named in the error when it is missing)
@@ -33,7 +37,6 @@ def fail(message):
 
 
 sys.path.insert(0, str(project))  # the project's own packages, also when pio runs outside the venv
-from bench import vectors_header  # noqa: E402
 from common import rtneural  # noqa: E402
 from common.errors import SuiteError  # noqa: E402
 
@@ -45,17 +48,12 @@ models_dir = Path(os.environ.get("RTMB_MODELS_DIR") or project / option("models_
 cxx = f"{prefix}g++"
 if not shutil.which(cxx):
     fail(f"{cxx} not found: install it with `apt-get install {option('apt', cxx)}` (make setup does)")
-if not (models_dir / "models.h").exists():
-    fail(f"{models_dir / 'models.h'} not found: export the models first (make train export)")
+for name in ("manifest.json", "models.h", "model_table.h", "model_vectors.h"):
+    if not (models_dir / name).exists():
+        fail(f"{models_dir / name} not found: export the models first (make train export)")
 try:
     found = rtneural.require()
     rtneural_flags = found.flags(backend, int(option("alignment", "16")))
-except SuiteError as exc:
-    fail(str(exc))
-
-generated = Path(env.subst("$BUILD_DIR")) / "generated"
-try:
-    vectors_header.write(models_dir, generated / "model_vectors.h")
 except SuiteError as exc:
     fail(str(exc))
 
@@ -67,7 +65,7 @@ env.Replace(
 env.Append(
     CXXFLAGS=["-std=c++17"],
     CCFLAGS=["-Wall"],
-    CPPPATH=[str(models_dir), str(generated), str(project / "firmware" / "include")],
+    CPPPATH=[str(models_dir), str(project / "firmware" / "include")],
     CPPDEFINES=[("BENCH_BACKEND", f'\\"{backend}\\"'), ("BENCH_TARGET", f'\\"{env.subst("$PIOENV")}\\"')],
     LINKFLAGS=["-Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free"],  # heap counting
 )

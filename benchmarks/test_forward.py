@@ -8,17 +8,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench import native
-from common import rtneural
+from bench import bindings
+from common import layout, manifest, rtneural
 
-MODELS_DIR = Path(os.environ.get("MODELS_DIR", "build/models"))
+MODELS_DIR = Path(os.environ.get("MODELS_DIR", layout.MODELS_DIR))
 BACKEND = os.environ.get("RTMB_BACKEND", "eigen")
 if rtneural.find() is None:
     pytest.skip(rtneural.MISSING, allow_module_level=True)
-if not (MODELS_DIR / "models.h").exists():
-    pytest.skip(f"{MODELS_DIR / 'models.h'} missing: run make export first", allow_module_level=True)
+if not (MODELS_DIR / manifest.NAME).exists():
+    pytest.skip(f"{MODELS_DIR / manifest.NAME} missing: run make export first", allow_module_level=True)
 
-MODELS = native.Models.build(MODELS_DIR, BACKEND)
+MODELS = bindings.Models.build(MODELS_DIR, BACKEND)
 
 
 def inputs(name: str) -> np.ndarray:

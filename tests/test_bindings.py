@@ -6,14 +6,15 @@ import shutil
 import numpy as np
 import pytest
 
-from bench import native
+from bench import bindings
 from common import rtneural
 from common.errors import SuiteError
+from common.layout import PARITY_TOLERANCE
 from models.catalog import get
 from tests.conftest import SMALL
 
 needs_rtneural = pytest.mark.skipif(rtneural.find() is None, reason=rtneural.MISSING)
-TOLERANCE = 1e-5
+TOLERANCE = PARITY_TOLERANCE
 
 
 def vectors(models_dir, name):
@@ -22,14 +23,14 @@ def vectors(models_dir, name):
 
 
 @pytest.fixture(scope="module")
-def native_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("native")
+def lib_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("bindings")
 
 
 @needs_rtneural
 @pytest.mark.parametrize("backend", rtneural.BACKENDS)
-def test_compiled_models_match_torch(exported, native_dir, backend):
-    models = native.Models.build(exported, backend, native_dir)
+def test_compiled_models_match_torch(exported, lib_dir, backend):
+    models = bindings.Models.build(exported, backend, lib_dir)
     assert models.names == SMALL
     for name in SMALL:
         spec = get(name)
@@ -42,8 +43,8 @@ def test_compiled_models_match_torch(exported, native_dir, backend):
 
 
 @needs_rtneural
-def test_state_carries_between_calls_and_reset_clears_it(exported, native_dir):
-    models = native.Models.build(exported, "stl", native_dir)
+def test_state_carries_between_calls_and_reset_clears_it(exported, lib_dir):
+    models = bindings.Models.build(exported, "stl", lib_dir)
     name = "dynamics_engine"
     inputs, expected = vectors(exported, name)
     models.reset(name)
@@ -59,35 +60,35 @@ def test_state_carries_between_calls_and_reset_clears_it(exported, native_dir):
 def test_library_is_rebuilt_exactly_when_a_header_changes(exported, tmp_path):
     models_dir = tmp_path / "models"
     shutil.copytree(exported, models_dir)
-    first = native.build(models_dir, "stl", tmp_path / "lib")
+    first = bindings.build(models_dir, "stl", tmp_path / "lib")
     stamp = first.stat().st_mtime_ns
-    assert native.build(models_dir, "stl", tmp_path / "lib") == first
+    assert bindings.build(models_dir, "stl", tmp_path / "lib") == first
     assert first.stat().st_mtime_ns == stamp
     header = models_dir / "groove_predictor.h"
     header.write_text(header.read_text() + "\n// changed\n")
-    second = native.build(models_dir, "stl", tmp_path / "lib")
+    second = bindings.build(models_dir, "stl", tmp_path / "lib")
     assert second != first and second.exists()
     assert not list((tmp_path / "lib").glob("*.tmp"))
 
 
 @needs_rtneural
-def test_bad_name_and_bad_shape_are_refused(exported, native_dir):
-    models = native.Models.build(exported, "stl", native_dir)
+def test_bad_name_and_bad_shape_are_refused(exported, lib_dir):
+    models = bindings.Models.build(exported, "stl", lib_dir)
     with pytest.raises(SuiteError, match="no model 'bass_line'.*dynamics_engine"):
         models.reset("bass_line")
     with pytest.raises(ValueError, match=r"dynamics_engine takes \[steps, 32\] inputs, not \[1, 31\]"):
         models.forward("dynamics_engine", np.zeros(31))
-    assert models.lib.rtmb_reset(len(SMALL)) == -1 and models.lib.rtmb_name(-1) == native.ffi.NULL
+    assert models.lib.rtmb_reset(len(SMALL)) == -1 and models.lib.rtmb_name(-1) == bindings.ffi.NULL
 
 
 def test_missing_export_names_the_file(tmp_path):
     with pytest.raises(SuiteError) as err:
-        native.build(tmp_path, "stl", tmp_path / "lib")
-    assert str(tmp_path / "models.h") in str(err.value) and "make export" in str(err.value)
+        bindings.build(tmp_path, "stl", tmp_path / "lib")
+    assert err.value.path == tmp_path / "manifest.json" and "make export" in str(err.value)
 
 
 def test_missing_rtneural_says_what_to_install(exported, tmp_path, monkeypatch):
     monkeypatch.delenv("RTNEURAL_DIR", raising=False)
     monkeypatch.setattr(rtneural, "find", lambda: None)
     with pytest.raises(SuiteError, match="RTNeural not found"):
-        native.build(exported, "stl", tmp_path / "lib")
+        bindings.build(exported, "stl", tmp_path / "lib")

@@ -1,5 +1,7 @@
-"""The generated models compiled into a host shared library (bench/cabi.cpp) and called from Python
-with cffi, so tests check the real compiled models against torch and pytest-benchmark times them."""
+"""The exported models compiled into a host shared library (bench/cabi.cpp) and called from Python
+with cffi, so tests check the real compiled models against torch and pytest-benchmark times them.
+
+Reads only the export folder (its manifest.json and headers); importing this loads no torch."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,13 +9,11 @@ from pathlib import Path
 import numpy as np
 from cffi import FFI
 
-from common import cxx, rtneural
+from common import cxx, layout, manifest, rtneural
 from common.errors import SuiteError
-from bench.targets import PROJECT
-from bench.vectors_header import model_names
 
 SOURCE = Path(__file__).with_name("cabi.cpp")
-BUILD_DIR = PROJECT / "build" / "native"
+BUILD_DIR = layout.PROJECT / "build" / "bindings"
 CDEF = """
 int rtmb_count(void);
 const char* rtmb_name(int index);
@@ -31,9 +31,7 @@ ffi.cdef(CDEF)
 def build(models_dir: Path, backend: str = "eigen", build_dir: Path = BUILD_DIR) -> Path:
     """Compile (or reuse) the library for the models exported into `models_dir`."""
     models_dir = Path(models_dir).resolve()
-    if not (models_dir / "models.h").exists():
-        raise SuiteError("missing: run make export first", models_dir / "models.h")
-    headers = [models_dir / "models.h", *(models_dir / f"{n}.h" for n in model_names(models_dir))]
+    headers = [models_dir / name for name in manifest.engine_files(manifest.load(models_dir), "rtneural")]
     for h in headers:
         if not h.exists():
             raise SuiteError("missing: run make export first", h)

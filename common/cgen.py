@@ -1,0 +1,67 @@
+"""C++ source fragments every generated header uses: exact float literals and constant arrays.
+
+A leaf module: the exporter writes model headers with it and nothing else need import the exporter.
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+# C++ keywords and names a generated identifier must not take.
+RESERVED = frozenset("""
+alignas alignof and and_eq asm auto bitand bitor bool break case catch char char16_t char32_t class
+compl const constexpr const_cast continue decltype default delete do double dynamic_cast else enum
+explicit export extern false float for friend goto if inline int long mutable namespace new noexcept
+not not_eq nullptr operator or or_eq private protected public register reinterpret_cast return short
+signed sizeof static static_assert static_cast struct switch template this thread_local throw true try
+typedef typeid typename union unsigned using virtual void volatile wchar_t while xor xor_eq
+models vectors detail std
+""".split())
+
+
+def identifier(name: str) -> str:
+    """`name` if it is a legal, unreserved C++ identifier for a namespace.
+
+    >>> identifier("dynamics_engine")
+    'dynamics_engine'
+    >>> identifier("class")
+    Traceback (most recent call last):
+    ValueError: 'class' is reserved in C++ or by the generated code
+    """
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name) or "__" in name:
+        raise ValueError(f"{name!r} is not a legal C++ identifier")
+    if name in RESERVED:
+        raise ValueError(f"{name!r} is reserved in C++ or by the generated code")
+    return name
+
+
+def hex_float(x: float) -> str:
+    """A float32 value as an exact hexadecimal literal.
+
+    >>> hex_float(0.5), hex_float(-3.25), hex_float(0.0)
+    ('0x1p-1f', '-0x1.ap+1f', '0x0p+0f')
+    """
+    mantissa, exponent = float(x).hex().split("p")
+    if "." in mantissa:
+        mantissa = mantissa.rstrip("0").rstrip(".")
+    return f"{mantissa}p{exponent}f"
+
+
+def array_code(name: str, values, attr: str = "MODELS_WEIGHTS_ATTR") -> str:
+    """A constant float array, 64-byte aligned (SIMD code loads it aligned), placed by `attr`.
+
+    >>> print(array_code("kBias", [1.0, 0.25], attr=""), end="")
+    alignas(64)  inline constexpr float kBias[2] = {
+        0x1p+0f, 0x1p-2f};
+    """
+    flat = np.asarray(values, dtype=np.float32).ravel()
+    lines, line = [], ""
+    for lit in (hex_float(v) for v in flat.tolist()):
+        if len(line) + len(lit) > 110:
+            lines.append(line.rstrip())
+            line = ""
+        line += lit + ", "
+    lines.append(line.rstrip().rstrip(","))
+    body = "\n    ".join(lines)
+    return f"alignas(64) {attr} inline constexpr float {name}[{flat.size}] = {{\n    {body}}};\n"

@@ -1,0 +1,28 @@
+"""Where each stage's files live, and the constants more than one stage must agree on.
+
+The stages meet only through these folders: `trainer` writes CHECKPOINTS, `exporter` reads them and
+writes MODELS_DIR, `bench` reads that and writes RUNS_DIR. Every default path in the tools, the
+Makefile's included, comes from here or matches it.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+DATA_DIR = PROJECT / "data"
+CHECKPOINTS = PROJECT / "checkpoints"
+MODELS_DIR = PROJECT / "build" / "models"
+RUNS_DIR = PROJECT / "reports" / "runs"
+
+# Max abs error a float32 engine may show against PyTorch on the test vectors. Measured worst
+# across the five trained models and every RTNeural backend: 2.9e-6 (docs/EXPORT.md).
+PARITY_TOLERANCE = 1e-5
+
+# The test vectors: steps of one continuous validation sequence, so recurrent state is exercised.
+PROBE_STEPS = 64
+
+
+def within(error: float, tolerance: float = PARITY_TOLERANCE) -> bool:
+    """`error <= tolerance`, written so that a NaN error fails."""
+    return error <= tolerance

@@ -1,0 +1,62 @@
+"""build/models/manifest.json: what `make export` wrote, for every stage after it.
+
+Bench, validate, the bindings and users read sizes, names, files and tolerances here rather than
+from the generated C++. Engines are an axis of the document: `engines` names each engine's shared
+files (its include folder, umbrella header and model table), and each model row gives its own files
+and parity tolerance per engine, so another engine is another key, not another format.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import lru_cache
+from pathlib import Path
+
+import jsonschema
+
+from common.errors import SuiteError
+
+SCHEMA_ID = "rt-music-bench/manifest/1"
+NAME = "manifest.json"
+MAX_BYTES = 64 << 20  # far above any real manifest: a larger file is refused before it is parsed
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict:
+    return json.loads(Path(__file__).with_name("manifest.schema.json").read_text())
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def load(models_dir: str | Path) -> dict:
+    """The manifest of an export folder, checked against its schema; SuiteError names the file."""
+    path = Path(models_dir) / NAME
+    try:
+        if path.stat().st_size > MAX_BYTES:
+            raise SuiteError(f"{path.stat().st_size:,} bytes: too large for a manifest", path)
+        doc = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise SuiteError("missing: export the models first (make export)", path) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SuiteError(f"unreadable manifest ({exc}); export again (make export)", path) from None
+    try:
+        jsonschema.validate(doc, schema())
+    except jsonschema.ValidationError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "(top)"
+        raise SuiteError(f"not a valid {SCHEMA_ID} document at {where}: {exc.message}", path) from None
+    return doc
+
+
+def models(doc: dict) -> list[str]:
+    """Model names (snake case) in export order: the order of every generated table."""
+    return [m["name"] for m in doc["models"]]
+
+
+def engine_files(doc: dict, engine: str) -> list[str]:
+    """Every file an engine's program compiles, relative to the export folder."""
+    if engine not in doc["engines"]:
+        raise SuiteError(f"no {engine} engine in this export; it has {', '.join(doc['engines'])}")
+    shared = doc["engines"][engine]
+    return [shared["umbrella"], shared["table"], *(m["engines"][engine]["header"] for m in doc["models"])]
