@@ -2,6 +2,7 @@
 with cffi, so tests check the real compiled models against torch and pytest-benchmark times them.
 
 Reads only the export folder (its manifest.json and headers); importing this loads no torch."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -37,8 +38,16 @@ def build(models_dir: Path, backend: str = "eigen", build_dir: Path = BUILD_DIR)
             raise SuiteError("missing: run make export first", h)
     found = rtneural.require()
     flags = ["-std=c++17", "-O2", "-shared", "-fPIC", *found.flags(backend), f"-I{models_dir}"]
-    return cxx.cached(f"librtmb-{backend}", SOURCE, flags, headers, Path(build_dir), found.commit,
-                      what="the cffi library", suffix=".so")
+    return cxx.cached(
+        f"librtmb-{backend}",
+        SOURCE,
+        flags,
+        headers,
+        Path(build_dir),
+        found.commit,
+        what="the cffi library",
+        suffix=".so",
+    )
 
 
 class Models:
@@ -52,7 +61,7 @@ class Models:
         self.sizes = {n: (self.lib.rtmb_input_size(i), self.lib.rtmb_output_size(i)) for n, i in self.index.items()}
 
     @classmethod
-    def build(cls, models_dir: Path, backend: str = "eigen", build_dir: Path = BUILD_DIR) -> "Models":
+    def build(cls, models_dir: Path, backend: str = "eigen", build_dir: Path = BUILD_DIR) -> Models:
         return cls(build(models_dir, backend, build_dir))
 
     @property
@@ -90,6 +99,5 @@ class Models:
         if inputs.ndim != 2 or inputs.shape[1] != n_in:
             raise ValueError(f"{name} takes [steps, {n_in}] inputs, not {list(inputs.shape)}")
         outputs = np.empty((inputs.shape[0], n_out), dtype=np.float32)
-        self.lib.rtmb_run(i, ffi.from_buffer("float[]", inputs), inputs.shape[0],
-                          ffi.from_buffer("float[]", outputs))
+        self.lib.rtmb_run(i, ffi.from_buffer("float[]", inputs), inputs.shape[0], ffi.from_buffer("float[]", outputs))
         return outputs

@@ -1,5 +1,6 @@
 """Building the harness for a target and backend through PlatformIO (the same `pio run -e <env>`
 a user runs), in a build folder per backend so switching backends reuses each one's objects."""
+
 from __future__ import annotations
 
 import os
@@ -9,10 +10,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.targets import Target
 from common import rtneural
 from common.errors import SuiteError
 from common.layout import PROJECT
-from bench.targets import Target
 
 QUIET_PIO = {"PLATFORMIO_SETTING_ENABLE_TELEMETRY": "No", "PLATFORMIO_DISABLE_UPGRADE_CHECK": "true"}
 
@@ -21,10 +22,10 @@ QUIET_PIO = {"PLATFORMIO_SETTING_ENABLE_TELEMETRY": "No", "PLATFORMIO_DISABLE_UP
 class Build:
     program: Path
     seconds: float
-    reused: bool            # nothing had changed: the earlier program was kept
+    reused: bool  # nothing had changed: the earlier program was kept
     compiler: str
     flags: list[str]
-    sizes: dict             # text / data / bss from the toolchain's `size`
+    sizes: dict  # text / data / bss from the toolchain's `size`
 
 
 def build_dir(backend: str) -> Path:
@@ -54,16 +55,28 @@ def build(target: Target, backend: str, models_dir: Path | None = None, root: Pa
     program = program_path(target, backend, root)
     before = program.stat().st_mtime_ns if program.exists() else None
     t0 = time.time()
-    done = subprocess.run(["pio", "run", "-e", target.env], cwd=PROJECT, env=pio_env(backend, root, models_dir),
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ["pio", "run", "-e", target.env],
+        cwd=PROJECT,
+        env=pio_env(backend, root, models_dir),
+        capture_output=True,
+        text=True,
+    )
     seconds = time.time() - t0
     if done.returncode != 0:
         errors = [line for line in (done.stdout + done.stderr).splitlines() if "rror" in line]
-        raise SuiteError(f"pio run -e {target.env} (backend {backend}) failed:\n" + "\n".join(errors[-15:]),
-                         PROJECT / "platformio.ini")
-    return Build(program=program, seconds=round(seconds, 2), reused=before == program.stat().st_mtime_ns,
-                 compiler=compiler_version(target), flags=[*target.build_flags, *found.flags(backend)],
-                 sizes=sizes(target, program))
+        raise SuiteError(
+            f"pio run -e {target.env} (backend {backend}) failed:\n" + "\n".join(errors[-15:]),
+            PROJECT / "platformio.ini",
+        )
+    return Build(
+        program=program,
+        seconds=round(seconds, 2),
+        reused=before == program.stat().st_mtime_ns,
+        compiler=compiler_version(target),
+        flags=[*target.build_flags, *found.flags(backend)],
+        sizes=sizes(target, program),
+    )
 
 
 def compiler_version(target: Target) -> str:

@@ -4,6 +4,7 @@ The harness runs twice with different block counts and no warm-up; the differenc
 difference in blocks leaves out loading and the parity check, and gives the instructions of one
 block for the whole set and (from each model's inclusive count of its forward function) per model.
 """
+
 from __future__ import annotations
 
 import re
@@ -24,12 +25,28 @@ def available() -> bool:
 
 def counts(program: Path, blocks: int, workdir: Path) -> tuple[int, dict[str, int]]:
     out = workdir / f"callgrind.{blocks}"
-    done = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", str(program),
-                           "--blocks", str(blocks), "--warmup", "0"], capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            "valgrind",
+            "--tool=callgrind",
+            f"--callgrind-out-file={out}",
+            str(program),
+            "--blocks",
+            str(blocks),
+            "--warmup",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
         raise SuiteError(f"valgrind failed: {done.stderr.strip()[-500:]}", program)
-    annotated = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100", str(out)],
-                               capture_output=True, text=True, check=True).stdout
+    annotated = subprocess.run(
+        ["callgrind_annotate", "--inclusive=yes", "--threshold=100", str(out)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     total = int(re.search(r"^([\d,]+) \(100\.0%\)\s+PROGRAM TOTALS", annotated, re.M).group(1).replace(",", ""))
     per_function = {}
     for line in annotated.splitlines():

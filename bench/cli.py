@@ -1,5 +1,6 @@
 """`bench`: build the harness for a target through PlatformIO, run it, check parity, measure, and
 write one result per backend into reports/runs/."""
+
 from __future__ import annotations
 
 import argparse
@@ -8,11 +9,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from bench import callgrind, harness, results, targets
+from bench.build import build
 from common import layout, manifest, rtneural, table
 from common.errors import SuiteError
 from common.git import project_commit
-from bench import callgrind, harness, results, targets
-from bench.build import build
 
 
 def main(argv=None) -> int:
@@ -21,16 +22,24 @@ def main(argv=None) -> int:
     sub.add_parser("targets", help="list the targets and whether their toolchains are installed")
     r = sub.add_parser("run", help="build, run and measure the harness on a target")
     r.add_argument("--target", required=True, help="x86, aarch64, armv7, cortex-m7 (or a PlatformIO env name)")
-    r.add_argument("--backend", default=None, choices=[*rtneural.BACKENDS, "all"],
-                   help="RTNeural backend (default: the environment's own)")
+    r.add_argument(
+        "--backend",
+        default=None,
+        choices=[*rtneural.BACKENDS, "all"],
+        help="RTNeural backend (default: the environment's own)",
+    )
     r.add_argument("--blocks", type=int, default=1000)
     r.add_argument("--warmup", type=int, default=100)
     r.add_argument("--block-size", type=int, default=512, help="samples per audio block")
     r.add_argument("--sample-rate", type=int, default=48000)
     r.add_argument("--models-dir", type=Path, default=layout.MODELS_DIR, help="exported models (default build/models)")
     r.add_argument("--out", type=Path, default=layout.RUNS_DIR, help="where result files go")
-    r.add_argument("--build-dir", type=Path, default=None,
-                   help="PlatformIO build folders go under here, one per backend (default .pio/)")
+    r.add_argument(
+        "--build-dir",
+        type=Path,
+        default=None,
+        help="PlatformIO build folders go under here, one per backend (default .pio/)",
+    )
     r.add_argument("--no-callgrind", action="store_true", help="skip the instruction counts")
     args = parser.parse_args(argv)
     try:
@@ -45,7 +54,9 @@ def list_targets() -> int:
     rows = []
     for t in targets.load().values():
         missing = t.missing()
-        rows.append((t.name, t.env, t.board, t.run, t.backend, "ok" if not missing else "missing " + ", ".join(missing)))
+        rows.append(
+            (t.name, t.env, t.board, t.run, t.backend, "ok" if not missing else "missing " + ", ".join(missing))
+        )
     print(table.render(rows, ("target", "env", "board", "runs", "backend", "toolchain")))
     print(f"RTNeural: {found.root} ({found.commit[:12]})" if found else f"RTNeural: {rtneural.MISSING}")
     return 0
@@ -60,8 +71,16 @@ def run(args) -> int:
         raise SuiteError(f"target {target.name} needs {', '.join(missing)}")
     backends = list(rtneural.BACKENDS) if args.backend == "all" else [args.backend or target.backend]
     count = target.run == "native" and callgrind.available() and not args.no_callgrind
-    harness_args = ["--blocks", str(args.blocks), "--warmup", str(args.warmup), "--block-size",
-                    str(args.block_size), "--sample-rate", str(args.sample_rate)]
+    harness_args = [
+        "--blocks",
+        str(args.blocks),
+        "--warmup",
+        str(args.warmup),
+        "--block-size",
+        str(args.block_size),
+        "--sample-rate",
+        str(args.sample_rate),
+    ]
     steps = ["build", "run"] + (["callgrind"] if count else [])
     commit = project_commit()
     docs, paths = [], []
@@ -81,43 +100,61 @@ def run(args) -> int:
                 bar.update()
             for warning in output["warnings"]:
                 tqdm.write(f"warning: {target.name} / {backend}: the harness says: {warning}", file=sys.stderr)
-            doc = results.document(target, backend, built, output, instructions, found.commit, commit,
-                                   tolerance=tolerance)
+            doc = results.document(
+                target, backend, built, output, instructions, found.commit, commit, tolerance=tolerance
+            )
             docs.append(doc)
             paths.append(results.write(doc, args.out))
-    for doc, path in zip(docs, paths):
+    for doc, path in zip(docs, paths, strict=False):
         print(summary(doc))
         print(f"saved {path}\n")
     failed = [d["backend"] for d in docs if not d["parity_ok"]]
     if failed:
-        print(f"error: parity above {tolerance:g} on {target.name} with {', '.join(failed)}",
-              file=sys.stderr)
+        print(f"error: parity above {tolerance:g} on {target.name} with {', '.join(failed)}", file=sys.stderr)
         return 1
     return 0
 
 
 def summary(doc: dict) -> str:
     unit = {"measured": "us", "emulated": "us (emulated)", "counted": "us (virtual: 1 ns per instruction)"}
-    head = (f"{doc['target']['name']} / {doc['backend']}: {doc['config']['blocks']} blocks of "
-            f"{doc['config']['block_size']} samples at {doc['config']['sample_rate']} Hz "
-            f"(deadline {doc['config']['deadline_us']:.0f} us); times in {unit[doc['timing']['kind']]}")
+    head = (
+        f"{doc['target']['name']} / {doc['backend']}: {doc['config']['blocks']} blocks of "
+        f"{doc['config']['block_size']} samples at {doc['config']['sample_rate']} Hz "
+        f"(deadline {doc['config']['deadline_us']:.0f} us); times in {unit[doc['timing']['kind']]}"
+    )
     rows = []
     for name, m in doc["models"].items():
         lat = m["latency_us"]
-        rows.append((name, *(f"{lat[k]:.1f}" for k in ("p50", "p95", "p99", "max")),
-                     f"{lat['mean'] / doc['config']['deadline_us']:.4f}", fmt_int(m["instructions_per_forward"]),
-                     f"{m['parity_max_abs_error']:.1e}", f"{m['model_bytes']:,}"))
+        rows.append(
+            (
+                name,
+                *(f"{lat[k]:.1f}" for k in ("p50", "p95", "p99", "max")),
+                f"{lat['mean'] / doc['config']['deadline_us']:.4f}",
+                fmt_int(m["instructions_per_forward"]),
+                f"{m['parity_max_abs_error']:.1e}",
+                f"{m['model_bytes']:,}",
+            )
+        )
     s = doc["set"]
-    rows.append((f"set ({len(doc['models'])} models)", *(f"{s['latency_us'][k]:.1f}" for k in ("p50", "p95", "p99", "max")),
-                 f"{s['real_time_factor']:.4f}", fmt_int(s["instructions_per_block"]),
-                 "ok" if doc["parity_ok"] else "FAIL", f"{sum(m['model_bytes'] for m in doc['models'].values()):,}"))
+    rows.append(
+        (
+            f"set ({len(doc['models'])} models)",
+            *(f"{s['latency_us'][k]:.1f}" for k in ("p50", "p95", "p99", "max")),
+            f"{s['real_time_factor']:.4f}",
+            fmt_int(s["instructions_per_block"]),
+            "ok" if doc["parity_ok"] else "FAIL",
+            f"{sum(m['model_bytes'] for m in doc['models'].values()):,}",
+        )
+    )
     b = doc["build"]
     rss = doc["process"]["peak_rss_kib"]
     rss = f"{rss} KiB" if rss is not None else "n/a (no OS)"
-    tail = (f"deadline misses {s['deadline_misses']}; heap in forward(): {doc['heap']['forward_allocations']} "
-            f"allocations, {doc['heap']['forward_bytes']} bytes; peak RSS {rss}; "
-            f"binary text {b['binary']['text']:,} data {b['binary']['data']:,} bss {b['binary']['bss']:,}; "
-            f"build {b['seconds']:.1f} s{' (reused)' if b['reused'] else ''}")
+    tail = (
+        f"deadline misses {s['deadline_misses']}; heap in forward(): {doc['heap']['forward_allocations']} "
+        f"allocations, {doc['heap']['forward_bytes']} bytes; peak RSS {rss}; "
+        f"binary text {b['binary']['text']:,} data {b['binary']['data']:,} bss {b['binary']['bss']:,}; "
+        f"build {b['seconds']:.1f} s{' (reused)' if b['reused'] else ''}"
+    )
     columns = ("model", "p50", "p95", "p99", "max", "RTF", "instr/block", "parity", "model bytes")
     return f"{head}\n{table.render(rows, columns)}\n{tail}"
 

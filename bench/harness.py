@@ -1,12 +1,13 @@
 """Running the harness program on a target and reading what it prints (one JSON object a line)."""
+
 from __future__ import annotations
 
 import json
 import subprocess
 from pathlib import Path
 
-from common.errors import SuiteError
 from bench.targets import Target
+from common.errors import SuiteError
 
 
 def command(target: Target, program: Path, args: list[str]) -> list[str]:
@@ -27,7 +28,7 @@ def run(target: Target, program: Path, args: list[str], timeout: float = 600) ->
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise SuiteError(f"no answer after {timeout:.0f} s from: {' '.join(cmd)}", program)
+        raise SuiteError(f"no answer after {timeout:.0f} s from: {' '.join(cmd)}", program) from None
     if done.returncode != 0:
         raise SuiteError(f"exited with {done.returncode}: {(done.stderr or done.stdout).strip()[-500:]}", program)
     return done.stdout
@@ -45,7 +46,7 @@ def parse(text: str, source: str = "harness output") -> dict:
             obj = json.loads(line)
             kind = obj.pop("type")
         except (json.JSONDecodeError, KeyError) as exc:
-            raise SuiteError(f"line {number} is not a harness record ({exc}): {line[:120]}", source)
+            raise SuiteError(f"line {number} is not a harness record ({exc}): {line[:120]}", source) from None
         if kind == "meta":
             out["meta"] = obj
         elif kind in ("parity", "model", "latency"):

@@ -4,6 +4,7 @@
 `python -m bench.pio_core` (part of `make setup`) writes into the project's core dir
 (`core_dir` in platformio.ini, `.pio-core/`).
 """
+
 from __future__ import annotations
 
 import os
@@ -39,11 +40,20 @@ def install(core_dir: Path = CORE_DIR) -> Path:
     pkg = core_dir / "packages" / "tool-scons"
     version = scons_version()
     atomic.write_text(pkg / "scons.py", SCONS_SHIM)
-    atomic.write_json(pkg / "package.json", {"name": "tool-scons", "version": version,
-                                             "description": "SCons from PyPI, for offline builds"})
-    atomic.write_json(pkg / ".piopm", {"type": "tool", "name": "tool-scons", "version": version,
-                                       "spec": {"owner": "platformio", "id": None, "name": "tool-scons",
-                                                "requirements": None, "uri": None}}, indent=None)
+    atomic.write_json(
+        pkg / "package.json",
+        {"name": "tool-scons", "version": version, "description": "SCons from PyPI, for offline builds"},
+    )
+    atomic.write_json(
+        pkg / ".piopm",
+        {
+            "type": "tool",
+            "name": "tool-scons",
+            "version": version,
+            "spec": {"owner": "platformio", "id": None, "name": "tool-scons", "requirements": None, "uri": None},
+        },
+        indent=None,
+    )
     env = {**os.environ, "PLATFORMIO_CORE_DIR": str(core_dir)}
     pio = Path(sys.executable).with_name("pio")
     for key, value in SETTINGS.items():

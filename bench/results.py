@@ -1,5 +1,6 @@
 """Result files: one JSON document per run (one target, one backend), schema-versioned, written
 atomically into reports/runs/<time>-<target>-<backend>.json."""
+
 from __future__ import annotations
 
 import json
@@ -11,10 +12,10 @@ from pathlib import Path
 
 import jsonschema
 
-from common import atomic, layout
-from common.errors import SuiteError
 from bench.build import Build
 from bench.targets import Target
+from common import atomic, layout
+from common.errors import SuiteError
 
 SCHEMA_ID = "rt-music-bench/result/1"
 LATENCY_KEYS = ("mean", "p50", "p95", "p99", "max", "min")
@@ -35,9 +36,17 @@ def host_cpu() -> str:
     return platform.processor() or platform.machine()
 
 
-def document(target: Target, backend: str, build: Build, output: dict, instructions: dict | None,
-             rtneural_commit: str, project_commit: str, now: datetime | None = None,
-             tolerance: float = layout.PARITY_TOLERANCE) -> dict:
+def document(
+    target: Target,
+    backend: str,
+    build: Build,
+    output: dict,
+    instructions: dict | None,
+    rtneural_commit: str,
+    project_commit: str,
+    now: datetime | None = None,
+    tolerance: float = layout.PARITY_TOLERANCE,
+) -> dict:
     """Gather a run's figures into the result schema; parity is checked against `tolerance` (the
     manifest's, for the engine run), and a NaN error fails it."""
     now = now or datetime.now(timezone.utc)
@@ -46,9 +55,13 @@ def document(target: Target, backend: str, build: Build, output: dict, instructi
     models = {}
     for name, m in output["models"].items():
         models[name] = {
-            "parameters": m["parameters"], "weight_bytes": m["weight_bytes"], "model_bytes": m["model_bytes"],
-            "load_heap_bytes": m["load_heap_bytes"], "parity_max_abs_error": m["parity"]["max_abs_error"],
-            "parity_steps": m["parity"]["steps"], "latency_us": {k: m["latency"][k] for k in LATENCY_KEYS},
+            "parameters": m["parameters"],
+            "weight_bytes": m["weight_bytes"],
+            "model_bytes": m["model_bytes"],
+            "load_heap_bytes": m["load_heap_bytes"],
+            "parity_max_abs_error": m["parity"]["max_abs_error"],
+            "parity_steps": m["parity"]["steps"],
+            "latency_us": {k: m["latency"][k] for k in LATENCY_KEYS},
             "instructions_per_forward": instructions.get(name),
         }
     rss = output["process"]["peak_rss_kib"] if output["process"] else -1
@@ -56,20 +69,32 @@ def document(target: Target, backend: str, build: Build, output: dict, instructi
         "schema": SCHEMA_ID,
         "id": f"{now.strftime('%Y%m%dT%H%M%SZ')}-{target.name}-{backend}",
         "created": now.isoformat(timespec="seconds"),
-        "target": {"name": target.name, "env": target.env, "board": target.board,
-                   "cpu": host_cpu() if target.run == "native" else target.board, "run": target.run},
+        "target": {
+            "name": target.name,
+            "env": target.env,
+            "board": target.board,
+            "cpu": host_cpu() if target.run == "native" else target.board,
+            "run": target.run,
+        },
         "backend": backend,
-        "build": {"compiler": build.compiler, "flags": build.flags, "seconds": build.seconds,
-                  "reused": build.reused, "binary": build.sizes},
+        "build": {
+            "compiler": build.compiler,
+            "flags": build.flags,
+            "seconds": build.seconds,
+            "reused": build.reused,
+            "binary": build.sizes,
+        },
         "rtneural_commit": rtneural_commit,
         "project_commit": project_commit,
         "config": {k: meta[k] for k in ("blocks", "warmup", "block_size", "sample_rate", "deadline_us")},
         "timing": {"timer": meta["timer"], "kind": target.timing},
         "models": models,
-        "set": {"latency_us": {k: output["set"][k] for k in LATENCY_KEYS},
-                "deadline_misses": output["set"]["deadline_misses"],
-                "real_time_factor": output["set"]["real_time_factor"],
-                "instructions_per_block": instructions.get("set")},
+        "set": {
+            "latency_us": {k: output["set"][k] for k in LATENCY_KEYS},
+            "deadline_misses": output["set"]["deadline_misses"],
+            "real_time_factor": output["set"]["real_time_factor"],
+            "instructions_per_block": instructions.get("set"),
+        },
         "heap": output["heap"],
         "process": {"peak_rss_kib": rss if rss >= 0 else None},
         "parity_tolerance": tolerance,
@@ -84,7 +109,7 @@ def validate(doc: dict, source: str | Path = "result") -> None:
         jsonschema.validate(doc, schema())
     except jsonschema.ValidationError as exc:
         where = "/".join(str(p) for p in exc.absolute_path) or "(top)"
-        raise SuiteError(f"not a valid {SCHEMA_ID} document at {where}: {exc.message}", source)
+        raise SuiteError(f"not a valid {SCHEMA_ID} document at {where}: {exc.message}", source) from None
 
 
 def write(doc: dict, runs_dir: Path = layout.RUNS_DIR) -> Path:
@@ -97,6 +122,6 @@ def load(path: Path) -> dict:
     try:
         doc = json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as exc:
-        raise SuiteError(f"unreadable result ({exc})", path)
+        raise SuiteError(f"unreadable result ({exc})", path) from None
     validate(doc, path)
     return doc

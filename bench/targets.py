@@ -1,4 +1,5 @@
 """The targets, as platformio.ini describes them: bench reads the same environments `pio run` builds."""
+
 from __future__ import annotations
 
 import shlex
@@ -16,15 +17,15 @@ QEMU_APT = {"qemu-user": "qemu-user", "qemu-system": "qemu-system-arm"}
 
 @dataclass(frozen=True)
 class Target:
-    name: str          # what bench calls it: x86, aarch64, armv7, cortex-m7
-    env: str           # the PlatformIO environment
+    name: str  # what bench calls it: x86, aarch64, armv7, cortex-m7
+    env: str  # the PlatformIO environment
     board: str
-    toolchain: str     # compiler prefix
+    toolchain: str  # compiler prefix
     apt: str
     os: str
-    run: str           # native | qemu-user | qemu-system
+    run: str  # native | qemu-user | qemu-system
     qemu: tuple[str, ...]
-    backend: str       # the environment's default RTNeural backend
+    backend: str  # the environment's default RTNeural backend
     build_flags: tuple[str, ...]
 
     @property
@@ -52,14 +53,21 @@ def load(ini: Path = INI) -> dict[str, Target]:
     config = ProjectConfig(str(ini))
     targets = {}
     for env in config.envs():
-        section = f"env:{env}"
-        def get(key, default=""):
+
+        def get(key, default="", section=f"env:{env}"):
             return config.get(section, key, default)
+
         name = get("custom_target", env)
         targets[name] = Target(
-            name=name, env=env, board=get("custom_board"), toolchain=get("custom_toolchain") or "",
-            apt=get("custom_apt"), os=get("custom_os", "linux"), run=get("custom_run", "native"),
-            qemu=tuple(shlex.split(get("custom_qemu") or "")), backend=get("custom_backend", "eigen"),
+            name=name,
+            env=env,
+            board=get("custom_board"),
+            toolchain=get("custom_toolchain") or "",
+            apt=get("custom_apt"),
+            os=get("custom_os", "linux"),
+            run=get("custom_run", "native"),
+            qemu=tuple(shlex.split(get("custom_qemu") or "")),
+            backend=get("custom_backend", "eigen"),
             build_flags=tuple(f for flags in get("build_flags", []) for f in shlex.split(flags)),
         )
     return targets

@@ -1,6 +1,7 @@
 """pytest-benchmark figures for forward() of the compiled models, called through the cffi bindings
 (`make benchmark`). They measure; they assert nothing about time. MODELS_DIR (default build/models)
 says which export to build, RTMB_BACKEND (default eigen) which RTNeural backend."""
+
 import json
 import os
 from pathlib import Path

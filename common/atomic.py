@@ -2,6 +2,7 @@
 
 A reader (or a run killed halfway) sees the old file or the new one, never half of one.
 """
+
 from __future__ import annotations
 
 import contextlib

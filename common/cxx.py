@@ -1,6 +1,7 @@
 """Compiling a C++ program or library once per distinct input: the output's name carries a hash of
 the sources, the headers it includes, the flags and RTNeural's commit, so a rebuild happens exactly
 when one of them changed, and an interrupted compile never leaves a half-written file behind."""
+
 from __future__ import annotations
 
 import hashlib
@@ -10,8 +11,16 @@ from pathlib import Path
 from common.errors import SuiteError
 
 
-def cached(stem: str, source: Path, flags: list[str], inputs: list[Path], build_dir: Path,
-           salt: str = "", what: str | None = None, suffix: str = "") -> Path:
+def cached(
+    stem: str,
+    source: Path,
+    flags: list[str],
+    inputs: list[Path],
+    build_dir: Path,
+    salt: str = "",
+    what: str | None = None,
+    suffix: str = "",
+) -> Path:
     """Compile `source` with g++ `flags` into `build_dir/<stem>-<hash><suffix>` unless that exists."""
     digest = hashlib.sha256()
     for part in (source.read_bytes(), *(p.read_bytes() for p in inputs), " ".join(flags).encode(), salt.encode()):

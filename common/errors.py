@@ -1,4 +1,5 @@
 """The one error type the command-line tools turn into a message and an exit code."""
+
 from __future__ import annotations
 
 from pathlib import Path

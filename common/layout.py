@@ -4,6 +4,7 @@ The stages meet only through these folders: `trainer` writes CHECKPOINTS, `expor
 writes MODELS_DIR, `bench` reads that and writes RUNS_DIR. Every default path in the tools, the
 Makefile's included, comes from here or matches it.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -5,6 +5,7 @@ from the generated C++. Engines are an axis of the document: `engines` names eac
 files (its include folder, umbrella header and model table), and each model row gives its own files
 and parity tolerance per engine, so another engine is another key, not another format.
 """
+
 from __future__ import annotations
 
 import hashlib

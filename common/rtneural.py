@@ -4,6 +4,7 @@ Looked for in `RTNEURAL_DIR` (a checkout: the folder holding `RTNeural/` and `mo
 the compiler's system include path (a folder holding `RTNeural/RTNeural.h`, with RTNeural's
 `modules/json` beside it, as RTNeural includes it relatively).
 """
+
 from __future__ import annotations
 
 import os
@@ -11,15 +12,17 @@ import re
 import shutil
 import subprocess
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from common.errors import SuiteError
 
 BACKENDS = ("eigen", "xsimd", "stl")
-MISSING = ("RTNeural not found: set RTNEURAL_DIR to a checkout of github.com/jatinchowdhury18/RTNeural "
-           "(the folder holding RTNeural/ and modules/), or install its RTNeural/ and modules/json/ folders "
-           "into the compiler's include path (e.g. /usr/local/include)")
+MISSING = (
+    "RTNeural not found: set RTNEURAL_DIR to a checkout of github.com/jatinchowdhury18/RTNeural "
+    "(the folder holding RTNeural/ and modules/), or install its RTNeural/ and modules/json/ folders "
+    "into the compiler's include path (e.g. /usr/local/include)"
+)
 
 
 @dataclass(frozen=True)
@@ -62,12 +65,14 @@ def xsimd_dir(root: Path) -> Path:
             major = re.search(r"#define XSIMD_VERSION_MAJOR (\d+)", config.read_text())
             if major and int(major.group(1)) >= 10:
                 return d
-    raise SuiteError("xsimd >= 10 not found (Debian's xsimd 8 lacks what RTNeural uses): check out "
-                     "github.com/xtensor-stack/xsimd at the commit RTNeural pins into RTNeural/modules/xsimd",
-                     root / "modules/xsimd")
+    raise SuiteError(
+        "xsimd >= 10 not found (Debian's xsimd 8 lacks what RTNeural uses): check out "
+        "github.com/xtensor-stack/xsimd at the commit RTNeural pins into RTNeural/modules/xsimd",
+        root / "modules/xsimd",
+    )
 
 
-@lru_cache(maxsize=None)
+@cache
 def compiler_include_dirs(compiler: str = "g++") -> tuple[Path, ...]:
     if not shutil.which(compiler):
         return ()

@@ -76,8 +76,9 @@ int main(int argc, char** argv) {
         return baked->getOutputs();
     });
 
-    std::cout << "RESULT {\"json_parser\": " << number(dynamicError) << ", \"modelt_parse_json\": "
-              << number(parsedError) << ", \"header\": " << number(bakedError) << ", \"steps\": " << inputs.size()
-              << ", \"dynamic_layers\": " << dynamic->layers.size() << "}" << std::endl;
+    std::cout << "RESULT {\"json_parser\": " << number(dynamicError)
+              << ", \"modelt_parse_json\": " << number(parsedError) << ", \"header\": " << number(bakedError)
+              << ", \"steps\": " << inputs.size() << ", \"dynamic_layers\": " << dynamic->layers.size() << "}"
+              << std::endl;
     return 0;
 }

@@ -1,5 +1,6 @@
 """`python -m exporter export|validate`: RTNeural JSON, C++ headers, test vectors and the manifest
 for the models, from their checkpoints alone."""
+
 from __future__ import annotations
 
 import argparse
@@ -40,10 +41,14 @@ def export(args, specs) -> int:
     t0 = time.time()
     exports = export_all(specs, args.checkpoints, args.out)
     for e in exports:
-        print(f"{e.spec.name:18} {e.spec.parameter_count:>9,} params  -> {args.out / e.spec.snake_name}"
-              ".{json,h,vectors.json}")
-    print(f"exported {len(exports)} models to {args.out}/ (manifest.json, models.h, model_table.h, "
-          f"model_vectors.h) in {time.time() - t0:.1f} s")
+        print(
+            f"{e.spec.name:18} {e.spec.parameter_count:>9,} params  -> {args.out / e.spec.snake_name}"
+            ".{json,h,vectors.json}"
+        )
+    print(
+        f"exported {len(exports)} models to {args.out}/ (manifest.json, models.h, model_table.h, "
+        f"model_vectors.h) in {time.time() - t0:.1f} s"
+    )
     return 0
 
 
@@ -61,6 +66,8 @@ def validate(args, specs) -> int:
         for problem in r.problems:
             print(f"error: {r.spec.name}: {problem}", file=sys.stderr)
     bad = [r for r in reports if not r.ok]
-    print(f"{'FAILED' if bad else 'passed'}: {len(reports) - len(bad)}/{len(reports)} models within "
-          f"{layout.PARITY_TOLERANCE:g} of torch, in {time.time() - t0:.1f} s")
+    print(
+        f"{'FAILED' if bad else 'passed'}: {len(reports) - len(bad)}/{len(reports)} models within "
+        f"{layout.PARITY_TOLERANCE:g} of torch, in {time.time() - t0:.1f} s"
+    )
     return 1 if bad else 0

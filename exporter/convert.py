@@ -1,4 +1,5 @@
 """PyTorch module -> RTNeural's Keras-style JSON, one layer unit at a time."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -42,8 +43,12 @@ def to_json(module: nn.Module, input_size: int, model_name: str) -> dict:
                 if not np.isfinite(w).all():
                     bad = int((~np.isfinite(w)).sum())
                     raise ExportError(model_name, name, f"{bad} weight(s) are NaN or Inf")
-            if e["type"] == "activation" and layers and layers[-1]["type"] in MERGES_ACTIVATION \
-                    and not layers[-1]["activation"]:
+            if (
+                e["type"] == "activation"
+                and layers
+                and layers[-1]["type"] in MERGES_ACTIVATION
+                and not layers[-1]["activation"]
+            ):
                 layers[-1]["activation"] = e["activation"]
             else:
                 layers.append(e)

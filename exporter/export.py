@@ -6,6 +6,7 @@ the same checkpoints export to the same bytes anywhere, with or without data/ (a
 project commit stamped into the JSON and the manifest). All models are converted in memory first
 and written only if all succeed, each file atomically, the manifest last.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -36,36 +37,72 @@ def prepare(spec: ModelSpec, checkpoints: Path, commit: str) -> Export:
     model, ckpt = checkpoint.load(path, spec)
     model_json = convert.to_json(model, spec.input_size, spec.name)
     inputs = checkpoint.probe_inputs(ckpt)
-    vec = {"model": spec.name, "data": ckpt["probe"]["source"], "probe": ckpt["probe"]["description"],
-           "inputs": inputs, "outputs": vectors.torch_outputs(model, inputs)}
-    source = {"file": f"{spec.snake_name}/{checkpoint.BEST}", "sha256": checkpoint.sha256(path),
-              "epoch": int(ckpt["epoch"]), "probe": ckpt["probe"]["description"]}
-    model_json["metadata"] = {
-        "schema": SCHEMA, "model": spec.name, "name": name, "declaration_version": spec.version,
-        "declaration_fingerprint": spec.fingerprint(), "parameter_count": spec.parameter_count,
-        "input_size": spec.input_size, "output_size": spec.output_size, "task": spec.task,
-        "checkpoint": {**source, "profile": ckpt.get("profile")},
-        "training_data": ckpt.get("data", {}), "metrics": ckpt.get("metrics", {}),
-        "torch_version": ckpt.get("torch_version"), "project_commit": commit,
+    vec = {
+        "model": spec.name,
+        "data": ckpt["probe"]["source"],
+        "probe": ckpt["probe"]["description"],
+        "inputs": inputs,
+        "outputs": vectors.torch_outputs(model, inputs),
     }
-    comment = (f"{spec.name}: {spec.input_size} -> {spec.output_size}, {spec.parameter_count:,} parameters "
-               f"({spec.parameter_count * 4 / 1024:.0f} KiB float32), declaration v{spec.version}, "
-               f"trained on {ckpt.get('data', {}).get('source', '?')} data.")
+    source = {
+        "file": f"{spec.snake_name}/{checkpoint.BEST}",
+        "sha256": checkpoint.sha256(path),
+        "epoch": int(ckpt["epoch"]),
+        "probe": ckpt["probe"]["description"],
+    }
+    model_json["metadata"] = {
+        "schema": SCHEMA,
+        "model": spec.name,
+        "name": name,
+        "declaration_version": spec.version,
+        "declaration_fingerprint": spec.fingerprint(),
+        "parameter_count": spec.parameter_count,
+        "input_size": spec.input_size,
+        "output_size": spec.output_size,
+        "task": spec.task,
+        "checkpoint": {**source, "profile": ckpt.get("profile")},
+        "training_data": ckpt.get("data", {}),
+        "metrics": ckpt.get("metrics", {}),
+        "torch_version": ckpt.get("torch_version"),
+        "project_commit": commit,
+    }
+    comment = (
+        f"{spec.name}: {spec.input_size} -> {spec.output_size}, {spec.parameter_count:,} parameters "
+        f"({spec.parameter_count * 4 / 1024:.0f} KiB float32), declaration v{spec.version}, "
+        f"trained on {ckpt.get('data', {}).get('source', '?')} data."
+    )
     return Export(spec, model_json, header.render(name, model_json, comment), vec, source)
 
 
 def manifest_row(e: Export) -> dict:
     s = e.spec
     return {
-        "name": s.snake_name, "model": s.name, "task": s.task, "declaration_version": s.version,
-        "declaration_fingerprint": s.fingerprint(), "input_size": s.input_size, "output_size": s.output_size,
-        "parameters": s.parameter_count, "weight_bytes": s.parameter_count * 4,
-        "layout": {"inputs": list(s.layout.inputs), "outputs": list(s.layout.outputs),
-                   "output_kind": s.layout.output_kind, "feed": s.layout.feed, "read": s.layout.read},
+        "name": s.snake_name,
+        "model": s.name,
+        "task": s.task,
+        "declaration_version": s.version,
+        "declaration_fingerprint": s.fingerprint(),
+        "input_size": s.input_size,
+        "output_size": s.output_size,
+        "parameters": s.parameter_count,
+        "weight_bytes": s.parameter_count * 4,
+        "layout": {
+            "inputs": list(s.layout.inputs),
+            "outputs": list(s.layout.outputs),
+            "output_kind": s.layout.output_kind,
+            "feed": s.layout.feed,
+            "read": s.layout.read,
+        },
         "checkpoint": e.checkpoint,
         "files": {"json": f"{s.snake_name}.json", "vectors": f"{s.snake_name}.vectors.json"},
-        "engines": {"rtneural": {"header": f"{s.snake_name}.h", "namespace": f"models::{s.snake_name}",
-                                 "dtype": "float32", "tolerance": layout.PARITY_TOLERANCE}},
+        "engines": {
+            "rtneural": {
+                "header": f"{s.snake_name}.h",
+                "namespace": f"models::{s.snake_name}",
+                "dtype": "float32",
+                "tolerance": layout.PARITY_TOLERANCE,
+            }
+        },
     }
 
 
@@ -82,7 +119,9 @@ def export_all(specs: list[ModelSpec], checkpoints: Path, out_dir: Path) -> list
     files["model_table.h"] = tables.model_table(specs)
     files["model_vectors.h"] = tables.vectors_header(specs, {e.spec.snake_name: e.vectors for e in exports})
     doc = {
-        "schema": manifest.SCHEMA_ID, "project_commit": commit, "probe_steps": layout.PROBE_STEPS,
+        "schema": manifest.SCHEMA_ID,
+        "project_commit": commit,
+        "probe_steps": layout.PROBE_STEPS,
         "vectors_header": "model_vectors.h",
         "engines": {"rtneural": {"umbrella": "models.h", "table": "model_table.h", "needs": "RTNeural"}},
         "models": [manifest_row(e) for e in exports],

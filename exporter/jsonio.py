@@ -1,5 +1,6 @@
 """JSON text with float32 numbers written in their shortest exact form, so files are small,
 lose nothing when read back as float32, and are byte-identical run to run."""
+
 from __future__ import annotations
 
 import json

@@ -1,5 +1,6 @@
 """A numpy runtime that executes RTNeural Keras-style JSON the way RTNeural does: one input
 vector per call, state carried, float64 arithmetic."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -10,6 +10,7 @@
   and ModelT::parseJson and the header with loadWeights, and each reproduces PyTorch likewise.
 A NaN or infinite error is a failure wherever a tolerance is checked.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,7 +39,7 @@ class Report:
     checkpoint: Path
     tolerance: float = layout.PARITY_TOLERANCE
     counts: dict = field(default_factory=dict)
-    errors: dict = field(default_factory=dict)   # path -> max abs error against torch
+    errors: dict = field(default_factory=dict)  # path -> max abs error against torch
     problems: list = field(default_factory=list)
     rtneural: str = "not found"
 
@@ -60,8 +61,9 @@ def row(doc: dict, spec: ModelSpec, out_dir: Path) -> dict:
     for m in doc["models"]:
         if m["name"] == spec.snake_name:
             return m
-    raise SuiteError(f"{spec.snake_name} was not exported here; it has {', '.join(manifest.models(doc))}",
-                     out_dir / manifest.NAME)
+    raise SuiteError(
+        f"{spec.snake_name} was not exported here; it has {', '.join(manifest.models(doc))}", out_dir / manifest.NAME
+    )
 
 
 def check_files(doc: dict, out_dir: Path, names: list[str]) -> list[str]:
@@ -79,10 +81,15 @@ def check_python(spec: ModelSpec, doc: dict, out_dir: Path, checkpoints: Path) -
     m = row(doc, spec, out_dir)
     ckpt_path = checkpoint.best(checkpoints, spec)
     rep = Report(spec, ckpt_path, m["engines"]["rtneural"]["tolerance"])
-    rep.problems += check_files(doc, out_dir, [m["files"]["json"], m["files"]["vectors"],
-                                               m["engines"]["rtneural"]["header"]])
-    declared = {"input_size": spec.input_size, "output_size": spec.output_size, "parameters": spec.parameter_count,
-                "declaration_fingerprint": spec.fingerprint()}
+    rep.problems += check_files(
+        doc, out_dir, [m["files"]["json"], m["files"]["vectors"], m["engines"]["rtneural"]["header"]]
+    )
+    declared = {
+        "input_size": spec.input_size,
+        "output_size": spec.output_size,
+        "parameters": spec.parameter_count,
+        "declaration_fingerprint": spec.fingerprint(),
+    }
     for key, value in declared.items():
         if m[key] != value:
             rep.problems.append(f"manifest says {key} {m[key]!r}, the declaration {value!r}")
@@ -90,11 +97,17 @@ def check_python(spec: ModelSpec, doc: dict, out_dir: Path, checkpoints: Path) -
     vec = read_json(out_dir / m["files"]["vectors"])
     torch_model, _ = checkpoint.load(ckpt_path, spec)
     if checkpoint.sha256(ckpt_path) != m["checkpoint"]["sha256"]:
-        rep.problems.append(f"{ckpt_path} is not the checkpoint this export was made from "
-                            f"(epoch {m['checkpoint']['epoch']}, sha256 {m['checkpoint']['sha256'][:12]}); "
-                            "export again (make export)")
-    rep.counts = {"declaration": spec.parameter_count, "torch": deployed_parameter_count(torch_model),
-                  "json": sum(count(e) for e in model_json["layers"]), "manifest": m["parameters"]}
+        rep.problems.append(
+            f"{ckpt_path} is not the checkpoint this export was made from "
+            f"(epoch {m['checkpoint']['epoch']}, sha256 {m['checkpoint']['sha256'][:12]}); "
+            "export again (make export)"
+        )
+    rep.counts = {
+        "declaration": spec.parameter_count,
+        "torch": deployed_parameter_count(torch_model),
+        "json": sum(count(e) for e in model_json["layers"]),
+        "manifest": m["parameters"],
+    }
     if len(set(rep.counts.values())) != 1:
         rep.problems.append(f"parameter counts differ: {rep.counts}")
     inputs, outputs = np.asarray(vec["inputs"], dtype=np.float32), np.asarray(vec["outputs"], dtype=np.float32)
@@ -109,33 +122,53 @@ def max_error(got: np.ndarray, expected: np.ndarray) -> float:
     return float(diff.max()) if np.isfinite(diff).all() else float("nan")
 
 
-def check_program(spec: ModelSpec, out_dir: Path, build_dir: Path, found: rtneural.RTNeural,
-                  backend: str) -> Path:
+def check_program(spec: ModelSpec, out_dir: Path, build_dir: Path, found: rtneural.RTNeural, backend: str) -> Path:
     """Compile (or reuse) the check program for one model."""
-    flags = ["-std=c++17", "-O2", *found.flags(backend), f"-I{out_dir.resolve()}",
-             f'-DMODEL_HEADER="{spec.snake_name}.h"', f"-DMODEL_NS={spec.snake_name}"]
-    return cxx.cached(f"check-{spec.snake_name}-{backend}", CHECK_SOURCE, flags,
-                      [out_dir / f"{spec.snake_name}.h"], build_dir, found.commit,
-                      what=f"check program for {spec.name}")
+    flags = [
+        "-std=c++17",
+        "-O2",
+        *found.flags(backend),
+        f"-I{out_dir.resolve()}",
+        f'-DMODEL_HEADER="{spec.snake_name}.h"',
+        f"-DMODEL_NS={spec.snake_name}",
+    ]
+    return cxx.cached(
+        f"check-{spec.snake_name}-{backend}",
+        CHECK_SOURCE,
+        flags,
+        [out_dir / f"{spec.snake_name}.h"],
+        build_dir,
+        found.commit,
+        what=f"check program for {spec.name}",
+    )
 
 
 def check_rtneural(rep: Report, out_dir: Path, build_dir: Path, found: rtneural.RTNeural, backend: str) -> None:
     base = out_dir / rep.spec.snake_name
     exe = check_program(rep.spec, out_dir, build_dir, found, backend)
-    run = subprocess.run([str(exe), str(base.with_suffix(".json")), str(base.with_suffix(".vectors.json"))],
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        [str(exe), str(base.with_suffix(".json")), str(base.with_suffix(".vectors.json"))],
+        capture_output=True,
+        text=True,
+    )
     lines = [line for line in run.stdout.splitlines() if line.startswith("RESULT ")]
     if run.returncode != 0 or not lines:
         rep.problems.append(f"RTNeural check program failed ({run.returncode}): {run.stderr.strip()[-500:]}")
         return
-    result = json.loads(lines[-1][len("RESULT "):])
+    result = json.loads(lines[-1][len("RESULT ") :])
     for path in CPP_PATHS:
         rep.errors[path] = float(result[path])
     rep.rtneural = f"{backend} @ {found.commit[:12]}"
 
 
-def validate(specs: list[ModelSpec], out_dir: Path, checkpoints: Path, build_dir: Path,
-             backend: str = "eigen", use_rtneural: bool = True) -> tuple[list[Report], str | None]:
+def validate(
+    specs: list[ModelSpec],
+    out_dir: Path,
+    checkpoints: Path,
+    build_dir: Path,
+    backend: str = "eigen",
+    use_rtneural: bool = True,
+) -> tuple[list[Report], str | None]:
     out_dir = Path(out_dir)
     doc = manifest.load(out_dir)
     reports = [check_python(spec, doc, out_dir, checkpoints) for spec in specs]
@@ -150,12 +183,27 @@ def validate(specs: list[ModelSpec], out_dir: Path, checkpoints: Path, build_dir
         for path, err in rep.errors.items():
             if not layout.within(err, rep.tolerance):
                 rep.problems.append(f"{path}: max abs error {err:.3g} against torch exceeds {rep.tolerance:g}")
-    atomic.write_json(out_dir / "validation.json", {
-        "tolerance": layout.PARITY_TOLERANCE,
-        "rtneural": None if found is None else {"root": str(found.root), "commit": found.commit, "backend": backend},
-        "skipped": skipped,
-        "models": [{"model": r.spec.name, "checkpoint": str(r.checkpoint), "ok": r.ok, "parameter_counts": r.counts,
-                    "max_abs_error": r.errors, "problems": r.problems} for r in reports]})
+    atomic.write_json(
+        out_dir / "validation.json",
+        {
+            "tolerance": layout.PARITY_TOLERANCE,
+            "rtneural": None
+            if found is None
+            else {"root": str(found.root), "commit": found.commit, "backend": backend},
+            "skipped": skipped,
+            "models": [
+                {
+                    "model": r.spec.name,
+                    "checkpoint": str(r.checkpoint),
+                    "ok": r.ok,
+                    "parameter_counts": r.counts,
+                    "max_abs_error": r.errors,
+                    "problems": r.problems,
+                }
+                for r in reports
+            ],
+        },
+    )
     return reports, skipped
 
 
@@ -164,7 +212,9 @@ def render(reports: list[Report]) -> str:
     for r in reports:
         counts = "=".join(f"{c:,}" for c in dict.fromkeys(r.counts.values()))
         errs = [f"{r.errors[p]:.2e}" if p in r.errors else "skipped" for p in ("checkpoint", "reference", *CPP_PATHS)]
-        rows.append((r.spec.name, counts, f"{r.spec.input_size}->{r.spec.output_size}", *errs,
-                     "ok" if r.ok else "FAIL"))
-    return table.render(rows, ("model", "params (decl=torch=json=manifest)", "in->out", "checkpoint", "reference",
-                               *CPP_PATHS, "result"))
+        rows.append(
+            (r.spec.name, counts, f"{r.spec.input_size}->{r.spec.output_size}", *errs, "ok" if r.ok else "FAIL")
+        )
+    return table.render(
+        rows, ("model", "params (decl=torch=json=manifest)", "in->out", "checkpoint", "reference", *CPP_PATHS, "result")
+    )

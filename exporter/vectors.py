@@ -1,5 +1,6 @@
 """Test vectors: the probe inputs a checkpoint carries, from a reset state, and PyTorch's float32
 outputs computed one step at a time with the state carried, as RTNeural runs."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -5,6 +5,7 @@ A checkpoint holds everything export needs, so the same file exports the same wa
 weights, what the model was trained on, and a probe of validation inputs (PROBE_STEPS or more steps
 of one continuous sequence, chosen at training time) that become the test vectors.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -68,12 +69,17 @@ def load(path: str | Path, spec: ModelSpec):
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise SuiteError(f"not a readable checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0]})", path)
+        raise SuiteError(
+            f"not a readable checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0]})", path
+        ) from None
     if not isinstance(ckpt, dict) or "format" not in ckpt:
         raise SuiteError(f"not a checkpoint of this project (expected keys {', '.join(REQUIRED)})", path)
     if ckpt["format"] == 1:
-        raise SuiteError("checkpoint format 1 holds no probe of validation inputs for the test vectors; "
-                         "retrain it (make train FRESH=1)", path)
+        raise SuiteError(
+            "checkpoint format 1 holds no probe of validation inputs for the test vectors; "
+            "retrain it (make train FRESH=1)",
+            path,
+        )
     if ckpt["format"] != FORMAT:
         raise SuiteError(f"checkpoint format {ckpt['format']!r}, this version reads {FORMAT}", path)
     missing = [k for k in REQUIRED if k not in ckpt]
@@ -82,17 +88,24 @@ def load(path: str | Path, spec: ModelSpec):
     if ckpt["model"] != spec.name or ckpt["fingerprint"] != spec.fingerprint():
         raise SuiteError(
             f"written for {ckpt['model']} (declaration {ckpt['fingerprint']}), not for {spec.name} as now "
-            f"declared ({spec.fingerprint()}); retrain it (make train FRESH=1)", path)
+            f"declared ({spec.fingerprint()}); retrain it (make train FRESH=1)",
+            path,
+        )
     probe = ckpt["probe"]
-    if not (isinstance(probe, dict) and isinstance(probe.get("inputs"), torch.Tensor)
-            and probe["inputs"].ndim == 2 and probe["inputs"].shape[1] == spec.input_size
-            and probe["inputs"].shape[0] >= PROBE_STEPS and bool(torch.isfinite(probe["inputs"]).all())):
+    if not (
+        isinstance(probe, dict)
+        and isinstance(probe.get("inputs"), torch.Tensor)
+        and probe["inputs"].ndim == 2
+        and probe["inputs"].shape[1] == spec.input_size
+        and probe["inputs"].shape[0] >= PROBE_STEPS
+        and bool(torch.isfinite(probe["inputs"]).all())
+    ):
         raise SuiteError(f"its probe is not {PROBE_STEPS}+ finite steps of {spec.input_size} inputs", path)
     model = spec.build()
     try:
         model.load_state_dict(ckpt["state_dict"])
     except (RuntimeError, TypeError, AttributeError) as exc:
-        raise SuiteError(f"weights do not fit {spec.name}: {str(exc).splitlines()[0]}", path)
+        raise SuiteError(f"weights do not fit {spec.name}: {str(exc).splitlines()[0]}", path) from None
     return model.eval(), ckpt
 
 

@@ -2,6 +2,7 @@
 
 `python -m models.docs` rewrites the table between its markers; a test fails when it is stale.
 """
+
 from __future__ import annotations
 
 import sys
@@ -22,9 +23,11 @@ def describe(layer) -> str:
 def table() -> str:
     rows = ["| model | in -> out | layers | parameters | budget | float32 | task |", "|---|---|---|---|---|---|---|"]
     for s in MODELS.values():
-        rows.append(f"| {s.name} | {s.input_size} -> {s.output_size} | {' -> '.join(map(describe, s.layers))} | "
-                    f"{s.parameter_count:,} | {s.target_parameters:,} ({s.parameter_count / s.target_parameters - 1:+.0%}) "
-                    f"| {s.parameter_count * 4 / 1024:.0f} KiB | {s.purpose} |")
+        rows.append(
+            f"| {s.name} | {s.input_size} -> {s.output_size} | {' -> '.join(map(describe, s.layers))} | "
+            f"{s.parameter_count:,} | {s.target_parameters:,} ({s.parameter_count / s.target_parameters - 1:+.0%}) "
+            f"| {s.parameter_count * 4 / 1024:.0f} KiB | {s.purpose} |"
+        )
     total = sum(s.parameter_count for s in MODELS.values())
     rows.append(f"| **all five** | | | **{total:,}** | 1,000,000 | **{total * 4 / 1e6:.2f} MB** | |")
     return "\n".join(rows)

@@ -5,6 +5,7 @@ count as RTNeural stores it; `models.network` builds its torch module and the ex
 RTNeural side of each kind in its own table. No torch here: bench and the PlatformIO builder read
 declarations without loading it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

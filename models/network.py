@@ -1,4 +1,5 @@
 """The torch side of a declaration: the module a model trains as, run as a plugin runs it."""
+
 from __future__ import annotations
 
 import torch
@@ -41,7 +42,9 @@ class StreamingModel(nn.Module):
     def __init__(self, spec: ModelSpec):
         super().__init__()
         self.spec = spec
-        self.layers = nn.ModuleList(torch_module(layer, n) for layer, n in zip(spec.layers, spec.layer_inputs()))
+        self.layers = nn.ModuleList(
+            torch_module(layer, n) for layer, n in zip(spec.layers, spec.layer_inputs(), strict=False)
+        )
 
     def forward(self, x: torch.Tensor, state: list | None = None):
         state = list(state) if state is not None else [None] * len(self.layers)

@@ -1,4 +1,5 @@
 """The model declaration: the one place a model is described."""
+
 from __future__ import annotations
 
 import hashlib
@@ -12,18 +13,19 @@ from models.layouts import Layout
 
 @dataclass(frozen=True)
 class ModelSpec:
-    name: str               # CamelCase, as in the plugin
-    version: int            # bump when the layers change; checkpoints record it
+    name: str  # CamelCase, as in the plugin
+    version: int  # bump when the layers change; checkpoints record it
     layers: tuple[Layer, ...]
-    task: str               # what it is trained to do (trainer.tasks.TASKS); the task owns loss and metric
-    layout: Layout          # what each input column and output value means
+    task: str  # what it is trained to do (trainer.tasks.TASKS); the task owns loss and metric
+    layout: Layout  # what each input column and output value means
     target_parameters: int  # the budget the design gives
-    purpose: str            # one line for the docs
+    purpose: str  # one line for the docs
 
     def __post_init__(self):
         if self.layers[-1].out != self.output_size:
-            raise ValueError(f"{self.name}: last layer gives {self.layers[-1].out}, "
-                             f"its layout has {self.output_size} outputs")
+            raise ValueError(
+                f"{self.name}: last layer gives {self.layers[-1].out}, its layout has {self.output_size} outputs"
+            )
 
     @property
     def input_size(self) -> int:
@@ -43,12 +45,14 @@ class ModelSpec:
 
     @property
     def parameter_count(self) -> int:
-        return sum(layer.parameters(n) for layer, n in zip(self.layers, self.layer_inputs()))
+        return sum(layer.parameters(n) for layer, n in zip(self.layers, self.layer_inputs(), strict=False))
 
     def fingerprint(self) -> str:
         """A hash of everything that shapes the weights; checkpoints must match it."""
         body = {
-            "name": self.name, "version": self.version, "input_size": self.input_size,
+            "name": self.name,
+            "version": self.version,
+            "input_size": self.input_size,
             "output_size": self.output_size,
             "layers": [{"kind": layer.kind, **asdict(layer)} for layer in self.layers],
         }

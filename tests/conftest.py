@@ -11,8 +11,18 @@ from trainer.train import train_model
 ROOT = Path(__file__).resolve().parents[1]
 MIDITOK_SDIST = ROOT / ".cache" / "sources" / "miditok-3.1.0.tar.gz"
 
-TINY = Profile("tiny", max_epochs=4, steps_per_epoch=3, batch_size=4, seq_len=16, learning_rate=1e-3,
-               patience=2, min_delta=0.0, synthetic_steps=600, val_steps=128)
+TINY = Profile(
+    "tiny",
+    max_epochs=4,
+    steps_per_epoch=3,
+    batch_size=4,
+    seq_len=16,
+    learning_rate=1e-3,
+    patience=2,
+    min_delta=0.0,
+    synthetic_steps=600,
+    val_steps=128,
+)
 
 
 @pytest.fixture
@@ -57,6 +67,7 @@ def exported(trained, tmp_path_factory) -> Path:
     """build/models-style export of the small models: <name>.{json,h,vectors.json}, the set's headers
     and manifest.json."""
     from exporter.export import export_all
+
     out = tmp_path_factory.mktemp("exported")
     export_all([get(n) for n in SMALL], trained / "checkpoints", out)
     return out

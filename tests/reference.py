@@ -1,6 +1,7 @@
 """Where RTNeural's own reference models and data are (its `models/` and `test_data/` folders):
 RTNEURAL_REFERENCE, else ../shared/rtneural-reference beside the project (as on the build
 machines), else the RTNeural checkout that RTNEURAL_DIR names, which holds the same files."""
+
 import os
 from pathlib import Path
 
@@ -21,8 +22,9 @@ def reference_dir() -> Path:
 
 REFERENCE = reference_dir()
 
-needs_reference = pytest.mark.skipif(not (REFERENCE / "models").is_dir(),
-                                     reason=f"RTNeural reference data not found at {REFERENCE}")
+needs_reference = pytest.mark.skipif(
+    not (REFERENCE / "models").is_dir(), reason=f"RTNeural reference data not found at {REFERENCE}"
+)
 
 
 def csv(name: str) -> np.ndarray:

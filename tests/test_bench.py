@@ -1,5 +1,6 @@
 """bench: the program's output, the result schema, the targets table, and (with RTNeural) a real
 build through PlatformIO with its caching, and `bench run` end to end."""
+
 import copy
 import json
 import shutil
@@ -31,8 +32,9 @@ needs_build = pytest.mark.skipif(FOUND is None, reason=rtneural.MISSING)
 
 
 def test_harness_warnings_are_kept_for_the_user():
-    out = harness.parse(OUTPUT.replace('{"type":"done"}', '{"type":"warning","message":"unknown option --x"}\n'
-                                       '{"type":"done"}'))
+    out = harness.parse(
+        OUTPUT.replace('{"type":"done"}', '{"type":"warning","message":"unknown option --x"}\n{"type":"done"}')
+    )
     assert out["warnings"] == ["unknown option --x"]
 
 
@@ -44,12 +46,17 @@ def test_parse_gathers_the_records():
     assert out["set"]["p50"] == 2.9 and out["heap"]["forward_bytes"] == 0
 
 
-@pytest.mark.parametrize("broken, message", [
-    (OUTPUT.replace('{"type":"done"}\n', ""), "ends before the harness said it was done"),
-    (OUTPUT.replace('{"type":"heap"', '{"type":"heap",,'), "line 5 is not a harness record"),
-    (OUTPUT.replace('{"type":"parity","model":"dynamics_engine","steps":64,"max_abs_error":9.5e-07}\n', ""),
-     "model dynamics_engine has no parity record"),
-])
+@pytest.mark.parametrize(
+    "broken, message",
+    [
+        (OUTPUT.replace('{"type":"done"}\n', ""), "ends before the harness said it was done"),
+        (OUTPUT.replace('{"type":"heap"', '{"type":"heap",,'), "line 5 is not a harness record"),
+        (
+            OUTPUT.replace('{"type":"parity","model":"dynamics_engine","steps":64,"max_abs_error":9.5e-07}\n', ""),
+            "model dynamics_engine has no parity record",
+        ),
+    ],
+)
 def test_parse_names_what_is_wrong(broken, message):
     with pytest.raises(SuiteError, match=message) as err:
         harness.parse(broken, "prog")
@@ -57,14 +64,21 @@ def test_parse_names_what_is_wrong(broken, message):
 
 
 def fake_build():
-    return bench_build.Build(program=Path("program"), seconds=1.5, reused=False, compiler="g++ 12",
-                             flags=["-O3"], sizes={"text": 10, "data": 2, "bss": 3})
+    return bench_build.Build(
+        program=Path("program"),
+        seconds=1.5,
+        reused=False,
+        compiler="g++ 12",
+        flags=["-O3"],
+        sizes={"text": 10, "data": 2, "bss": 3},
+    )
 
 
 def make_doc(**changes):
     target = targets.get("x86")
-    doc = results.document(target, "stl", fake_build(), harness.parse(OUTPUT), {"set": 100, "dynamics_engine": 90},
-                           "abc", "def")
+    doc = results.document(
+        target, "stl", fake_build(), harness.parse(OUTPUT), {"set": 100, "dynamics_engine": 90}, "abc", "def"
+    )
     doc.update(changes)
     return doc
 
@@ -79,12 +93,15 @@ def test_result_document_follows_the_schema(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temp file left behind
 
 
-@pytest.mark.parametrize("mutate, where", [
-    (lambda d: d.pop("heap"), "(top)"),
-    (lambda d: d.update(backend="onnx"), "backend"),
-    (lambda d: d["set"]["latency_us"].update(p99=-1.0), "set/latency_us/p99"),
-    (lambda d: d["models"]["dynamics_engine"].pop("parity_max_abs_error"), "models/dynamics_engine"),
-])
+@pytest.mark.parametrize(
+    "mutate, where",
+    [
+        (lambda d: d.pop("heap"), "(top)"),
+        (lambda d: d.update(backend="onnx"), "backend"),
+        (lambda d: d["set"]["latency_us"].update(p99=-1.0), "set/latency_us/p99"),
+        (lambda d: d["models"]["dynamics_engine"].pop("parity_max_abs_error"), "models/dynamics_engine"),
+    ],
+)
 def test_schema_rejects_broken_results(tmp_path, mutate, where):
     doc = copy.deepcopy(make_doc())
     mutate(doc)
@@ -103,8 +120,12 @@ def test_parity_above_tolerance_is_flagged():
 
 def test_targets_come_from_platformio_ini():
     t = targets.load()
-    assert {name: x.env for name, x in t.items()} == {"x86": "native", "aarch64": "rpi", "armv7": "rpi32",
-                                                       "cortex-m7": "cortex_m7"}
+    assert {name: x.env for name, x in t.items()} == {
+        "x86": "native",
+        "aarch64": "rpi",
+        "armv7": "rpi32",
+        "cortex-m7": "cortex_m7",
+    }
     assert t["aarch64"].compiler == "aarch64-linux-gnu-g++" and t["cortex-m7"].os == "baremetal"
     assert targets.get("rpi") is t["aarch64"] or targets.get("rpi").env == "rpi"
     with pytest.raises(SuiteError, match="unknown target 'sparc'"):
@@ -151,9 +172,25 @@ def test_build_is_reused_when_nothing_changed(exported, tmp_path, pio_ready):
 
 @needs_build
 def test_bench_run_end_to_end(exported, tmp_path, pio_ready, capsys):
-    code = cli.main(["run", "--target", "x86", "--backend", "stl", "--blocks", "30", "--warmup", "3",
-                     "--models-dir", str(exported), "--out", str(tmp_path / "runs"),
-                     "--build-dir", str(tmp_path / "pio")])
+    code = cli.main(
+        [
+            "run",
+            "--target",
+            "x86",
+            "--backend",
+            "stl",
+            "--blocks",
+            "30",
+            "--warmup",
+            "3",
+            "--models-dir",
+            str(exported),
+            "--out",
+            str(tmp_path / "runs"),
+            "--build-dir",
+            str(tmp_path / "pio"),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0, out
     (path,) = (tmp_path / "runs").iterdir()
@@ -171,8 +208,9 @@ def test_pio_run_needs_no_torch(exported, tmp_path, pio_ready, no_torch):
     """The PlatformIO build reads the export folder and finds the C++ dependencies; nothing else."""
     env = bench_build.pio_env("stl", tmp_path / "pio", exported)
     env["PYTHONPATH"] = str(no_torch)
-    done = subprocess.run(["pio", "run", "-e", "native"], cwd=bench_build.PROJECT, env=env, capture_output=True,
-                          text=True)
+    done = subprocess.run(
+        ["pio", "run", "-e", "native"], cwd=bench_build.PROJECT, env=env, capture_output=True, text=True
+    )
     output = done.stdout + done.stderr
     assert "unimportable in this test" not in output and "ImportError" not in output
     if FOUND is None:

@@ -1,5 +1,6 @@
 """The cffi bindings: the exported headers compiled into a host library reproduce torch, carry state
 between calls, are rebuilt exactly when an input changed, and refuse bad input clearly."""
+
 import json
 import shutil
 
@@ -74,7 +75,7 @@ def test_library_is_rebuilt_exactly_when_a_header_changes(exported, tmp_path):
 @needs_rtneural
 def test_bad_name_and_bad_shape_are_refused(exported, lib_dir):
     models = bindings.Models.build(exported, "stl", lib_dir)
-    with pytest.raises(SuiteError, match="no model 'bass_line'.*dynamics_engine"):
+    with pytest.raises(SuiteError, match=r"no model 'bass_line'.*dynamics_engine"):
         models.reset("bass_line")
     with pytest.raises(ValueError, match=r"dynamics_engine takes \[steps, 32\] inputs, not \[1, 31\]"):
         models.forward("dynamics_engine", np.zeros(31))

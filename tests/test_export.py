@@ -1,5 +1,6 @@
 """`make export` and `make validate` end to end on small trained checkpoints, the header against
 real RTNeural where it is found, determinism, and bad input."""
+
 import json
 import os
 import shutil
@@ -12,22 +13,31 @@ import pytest
 import torch
 
 from common import cgen, manifest, rtneural
-from exporter.cli import main as exporter_main
-from exporter import header
-from models.catalog import get
-from tests.reference import REFERENCE, needs_reference
-from models import checkpoint
-
 from common.errors import SuiteError
+from exporter import header
+from exporter.cli import main as exporter_main
+from models import checkpoint
+from models.catalog import get
 from tests.conftest import ROOT, SMALL
+from tests.reference import REFERENCE, needs_reference
 
 FOUND = rtneural.find()
 needs_rtneural = pytest.mark.skipif(FOUND is None, reason=rtneural.MISSING)
 
 
 def export(trained: Path, out: Path, *extra) -> int:
-    return exporter_main(["export", "--models", ",".join(SMALL), "--checkpoints", str(trained / "checkpoints"),
-                          "--out", str(out), *extra])
+    return exporter_main(
+        [
+            "export",
+            "--models",
+            ",".join(SMALL),
+            "--checkpoints",
+            str(trained / "checkpoints"),
+            "--out",
+            str(out),
+            *extra,
+        ]
+    )
 
 
 SET_FILES = ["manifest.json", "model_table.h", "model_vectors.h", "models.h"]
@@ -53,9 +63,24 @@ def test_same_checkpoints_export_the_same_anywhere_with_or_without_data(trained,
             (root / "data" / "maestro").mkdir(parents=True)
             shutil.copy(maestro_midi, root / "data" / "maestro" / "a.midi")
             (root / "data" / "maestro" / "maestro-v3.0.0.csv").write_text("split,midi_filename\nvalidation,a.midi\n")
-        done = subprocess.run([sys.executable, "-m", "exporter", "export", "--models", ",".join(SMALL),
-                               "--checkpoints", "checkpoints", "--out", "out"], cwd=root, capture_output=True,
-                              text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "exporter",
+                "export",
+                "--models",
+                ",".join(SMALL),
+                "--checkpoints",
+                "checkpoints",
+                "--out",
+                "out",
+            ],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
         assert done.returncode == 0, done.stderr
         outs[place] = {p.name: p.read_bytes() for p in (root / "out").iterdir()}
     assert outs["here"] == outs["there"]
@@ -72,8 +97,12 @@ def test_manifest_describes_the_export(trained, tmp_path):
     assert row["weight_bytes"] == 4 * spec.parameter_count
     assert row["layout"]["inputs"][:2] == ["pitch_class_C", "pitch_class_C#"] and len(row["layout"]["inputs"]) == 32
     assert row["layout"]["outputs"][-1] == "velocity_120_127" and row["layout"]["output_kind"] == "logits"
-    assert row["engines"]["rtneural"] == {"header": "dynamics_engine.h", "namespace": "models::dynamics_engine",
-                                          "dtype": "float32", "tolerance": 1e-5}
+    assert row["engines"]["rtneural"] == {
+        "header": "dynamics_engine.h",
+        "namespace": "models::dynamics_engine",
+        "dtype": "float32",
+        "tolerance": 1e-5,
+    }
     assert row["checkpoint"]["file"] == "dynamics_engine/best.pt" and len(row["checkpoint"]["sha256"]) == 64
     for name, digest in doc["sha256"].items():
         assert manifest.sha256(tmp_path / name) == digest, name
@@ -106,27 +135,44 @@ def test_exported_json_vectors_and_header_contract(trained, tmp_path):
     assert meta["torch_version"] == str(torch.__version__) and meta["project_commit"]
     assert model_json["in_shape"] == [None, None, 32]
     assert [(e["type"], e["activation"]) for e in model_json["layers"]] == [
-        ("dense", "tanh"), ("lstm", "tanh"), ("dense", "")]
+        ("dense", "tanh"),
+        ("lstm", "tanh"),
+        ("dense", ""),
+    ]
     vec = json.loads((tmp_path / "dynamics_engine.vectors.json").read_text())
     assert len(vec["inputs"]) == 64 and len(vec["inputs"][0]) == 32 and len(vec["outputs"][0]) == 16
     _, ckpt = checkpoint.load(trained / "checkpoints/dynamics_engine/best.pt", spec)
     assert (np.array(vec["inputs"], np.float32) == checkpoint.probe_inputs(ckpt)).all()  # the probe, exactly
     assert "first validation piece" in vec["probe"]
     text = (tmp_path / "dynamics_engine.h").read_text()
-    for line in ("namespace models::dynamics_engine {", "constexpr int kInputSize = 32;",
-                 "constexpr int kOutputSize = 16;", f"constexpr std::size_t kParameterCount = {spec.parameter_count};",
-                 "inline void loadWeights(Model& model) {"):
+    for line in (
+        "namespace models::dynamics_engine {",
+        "constexpr int kInputSize = 32;",
+        "constexpr int kOutputSize = 16;",
+        f"constexpr std::size_t kParameterCount = {spec.parameter_count};",
+        "inline void loadWeights(Model& model) {",
+    ):
         assert line in text
-    assert "RTNeural::ModelT<float, kInputSize, kOutputSize,\n    RTNeural::DenseT<float, 32, 64>,\n" \
-           "    RTNeural::TanhActivationT<float, 64>,\n    RTNeural::LSTMLayerT<float, 64, 40>,\n" \
-           "    RTNeural::DenseT<float, 40, 16>>;" in text
+    assert (
+        "RTNeural::ModelT<float, kInputSize, kOutputSize,\n    RTNeural::DenseT<float, 32, 64>,\n"
+        "    RTNeural::TanhActivationT<float, 64>,\n    RTNeural::LSTMLayerT<float, 64, 40>,\n"
+        "    RTNeural::DenseT<float, 40, 16>>;" in text
+    )
     assert "#include <fstream>" not in text and "parseJson" not in text  # no file access on a board
     assert (tmp_path / "models.h").read_text().count("#include") == 2
 
 
 def validate_args(checkpoints: Path, out: Path) -> list[str]:
-    return ["validate", "--models", ",".join(SMALL), "--checkpoints", str(checkpoints), "--out", str(out),
-            "--no-rtneural"]
+    return [
+        "validate",
+        "--models",
+        ",".join(SMALL),
+        "--checkpoints",
+        str(checkpoints),
+        "--out",
+        str(out),
+        "--no-rtneural",
+    ]
 
 
 def test_validate_passes_and_catches_a_tampered_header(trained, tmp_path, capsys):
@@ -213,8 +259,11 @@ def compile_flags(include: Path, backend="stl"):
 @needs_rtneural
 def test_generated_headers_compile_against_rtneural(trained, tmp_path):
     export(trained, tmp_path)
-    done = subprocess.run([*compile_flags(tmp_path), "-fsyntax-only", "-x", "c++", str(tmp_path / "models.h")],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [*compile_flags(tmp_path), "-fsyntax-only", "-x", "c++", str(tmp_path / "models.h")],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
 
 
@@ -222,8 +271,21 @@ def test_generated_headers_compile_against_rtneural(trained, tmp_path):
 def test_three_rtneural_paths_agree_with_torch(trained, tmp_path):
     """json_parser::parseJson, ModelT::parseJson and the header's loadWeights, in real RTNeural."""
     export(trained, tmp_path)
-    code = exporter_main(["validate", "--models", ",".join(SMALL), "--checkpoints", str(trained / "checkpoints"),
-                          "--out", str(tmp_path), "--build-dir", str(tmp_path / "check"), "--backend", "stl"])
+    code = exporter_main(
+        [
+            "validate",
+            "--models",
+            ",".join(SMALL),
+            "--checkpoints",
+            str(trained / "checkpoints"),
+            "--out",
+            str(tmp_path),
+            "--build-dir",
+            str(tmp_path / "check"),
+            "--backend",
+            "stl",
+        ]
+    )
     assert code == 0
     report = json.loads((tmp_path / "validation.json").read_text())
     for m in report["models"]:
@@ -240,8 +302,10 @@ def test_header_generator_on_rtneural_reference_models(tmp_path):
         model_json = json.loads((REFERENCE / "models" / f"{name}.json").read_text())
         (tmp_path / f"{name}.h").write_text(header.render(name, model_json, f"RTNeural reference {name}"))
     main = tmp_path / "main.cpp"
-    main.write_text("#include <fstream>\n#include <iostream>\n#include <memory>\n"
-                    + "".join(f'#include "{n}.h"\n' for n in cases) + """
+    main.write_text(
+        "#include <fstream>\n#include <iostream>\n#include <memory>\n"
+        + "".join(f'#include "{n}.h"\n' for n in cases)
+        + """
 template <typename M> double run(M& model, const char* x, const char* y) {
     std::ifstream xs(x), ys(y);
     double worst = 0, in, expected;
@@ -253,9 +317,15 @@ template <typename M> double run(M& model, const char* x, const char* y) {
     return worst;
 }
 int main(int, char** argv) {
-""" + "".join(f"""    {{ auto m = std::make_unique<models::{n}::Model>(); models::{n}::loadWeights(*m);
+"""
+        + "".join(
+            f"""    {{ auto m = std::make_unique<models::{n}::Model>(); models::{n}::loadWeights(*m);
       std::cout << "{n} " << run(*m, argv[{2 * i + 1}], argv[{2 * i + 2}]) << "\\n"; }}
-""" for i, n in enumerate(cases)) + "}\n")
+"""
+            for i, n in enumerate(cases)
+        )
+        + "}\n"
+    )
     exe = tmp_path / "main"
     done = subprocess.run([*compile_flags(tmp_path), "-O1", str(main), "-o", str(exe)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -267,7 +337,19 @@ int main(int, char** argv) {
 
 
 def test_cli_runs_as_a_module(trained, tmp_path):
-    done = subprocess.run([sys.executable, "-m", "exporter", "validate", "--out", str(tmp_path / "nothing"),
-                           "--checkpoints", str(trained / "checkpoints"), "--no-rtneural"],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "exporter",
+            "validate",
+            "--out",
+            str(tmp_path / "nothing"),
+            "--checkpoints",
+            str(trained / "checkpoints"),
+            "--no-rtneural",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 2 and "missing: export the models first (make export)" in done.stderr

@@ -1,5 +1,6 @@
 """The stages meet through files, not imports: trainer, exporter and bench each use only `models/`
 and `common/` (and themselves); the firmware build and the bindings never load torch."""
+
 import ast
 import os
 import subprocess
@@ -41,7 +42,10 @@ def violations() -> list[str]:
 
 def test_the_checker_sees_imports_anywhere_in_a_module():
     assert imports("import trainer.data\nfrom exporter.header import x\ndef f():\n    from bench import y\n") == {
-        "trainer", "exporter", "bench"}
+        "trainer",
+        "exporter",
+        "bench",
+    }
     assert imports("from . import sibling\nfrom .x import y\n") == set()
 
 
@@ -50,13 +54,16 @@ def test_no_stage_imports_another():
 
 
 def run_python(code: str, **env) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, **env})
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env={**os.environ, **env}
+    )
 
 
 def test_bench_and_its_bindings_load_no_torch():
-    done = run_python("import sys, bench.bindings, bench.cli, bench.results, common.manifest, models.catalog\n"
-                      "assert 'torch' not in sys.modules, 'torch was imported'\n")
+    done = run_python(
+        "import sys, bench.bindings, bench.cli, bench.results, common.manifest, models.catalog\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
     assert done.returncode == 0, done.stderr
 
 

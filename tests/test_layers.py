@@ -1,4 +1,5 @@
 """Each layer conversion against PyTorch, through the numpy reference runtime."""
+
 import numpy as np
 import pytest
 import torch
@@ -74,7 +75,7 @@ def test_gru_without_the_gate_swap_would_be_caught():
     torch.manual_seed(0)
     module = Seq(nn.GRU(4, 6, batch_first=True))
     model_json = convert.to_json(module, 4, "Test")
-    W, U, b = (np.asarray(w) for w in model_json["layers"][0]["weights"])
+    _W, _U, b = (np.asarray(w) for w in model_json["layers"][0]["weights"])
     swap = np.r_[6:12, 0:6, 12:18]
     model_json["layers"][0]["weights"][2] = b[:, swap]  # undo the swap in the biases only
     x = torch.randn(1, 30, 4)
@@ -116,14 +117,17 @@ def test_batchnorm_and_prelu():
     assert [e["type"] for e in model_json["layers"]] == ["batchnorm", "prelu"]
 
 
-@pytest.mark.parametrize("module, layer, reason", [
-    (Seq(nn.LSTM(3, 4, batch_first=True, bidirectional=True)), "layers.0", "bidirectional"),
-    (Seq(nn.MultiheadAttention(4, 2)), "layers.0", "MultiheadAttention is not a layer RTNeural runs"),
-    (Seq(nn.Conv1d(3, 4, 3, stride=2)), "layers.0", "stride 2"),
-    (Seq(nn.Conv1d(3, 4, 3, padding="same")), "layers.0", "padding"),
-    (Seq(nn.Linear(3, 4), nn.GELU()), "layers.1", "GELU is not a layer RTNeural runs"),
-    (Seq(nn.Linear(3, 4), nn.ELU(alpha=2.0)), "layers.1", "alpha=2.0"),
-])
+@pytest.mark.parametrize(
+    "module, layer, reason",
+    [
+        (Seq(nn.LSTM(3, 4, batch_first=True, bidirectional=True)), "layers.0", "bidirectional"),
+        (Seq(nn.MultiheadAttention(4, 2)), "layers.0", "MultiheadAttention is not a layer RTNeural runs"),
+        (Seq(nn.Conv1d(3, 4, 3, stride=2)), "layers.0", "stride 2"),
+        (Seq(nn.Conv1d(3, 4, 3, padding="same")), "layers.0", "padding"),
+        (Seq(nn.Linear(3, 4), nn.GELU()), "layers.1", "GELU is not a layer RTNeural runs"),
+        (Seq(nn.Linear(3, 4), nn.ELU(alpha=2.0)), "layers.1", "alpha=2.0"),
+    ],
+)
 def test_layers_rtneural_cannot_run_are_named(module, layer, reason):
     with pytest.raises(ExportError) as err:
         convert.to_json(module, 3 if not isinstance(module.layers[0], nn.MultiheadAttention) else 4, "Bad")

@@ -1,5 +1,6 @@
 """The loaders on real files (a Bach chorale, a MAESTRO performance, Essen tunes) and on the
 distributed layouts of the sets this machine lacks, written small by the tests."""
+
 import csv
 import logging
 import shutil
@@ -17,6 +18,7 @@ from trainer.data.prepare import music21_corpus
 @pytest.fixture(scope="module")
 def chorale() -> Path:
     from music21 import corpus
+
     return Path(corpus.getWork("bwv66.6"))
 
 
@@ -24,7 +26,7 @@ def test_real_chorale_gives_chords_on_the_beat(chorale):
     (seq,) = harmony.parse(chorale)
     assert seq.inputs.shape[1] == 128 and len(seq) > 20
     assert set(np.unique(seq.inputs)) == {0.0, 1.0}
-    assert 3 <= seq.inputs.sum(1).min() and seq.inputs.sum(1).max() <= 4  # four voices
+    assert seq.inputs.sum(1).min() >= 3 and seq.inputs.sum(1).max() <= 4  # four voices
     classes = seq.targets["next_chord"]
     assert classes.min() >= 0 and classes.max() < 64
     # bwv66.6 is in F# minor: its tonic chord (root F# = 6, minor = index 1) is among the commonest
@@ -44,7 +46,7 @@ def test_real_maestro_performance(maestro_midi):
     seqs = dynamics.parse(maestro_midi)
     assert sum(map(len, seqs)) == len(perf.notes) > 1000
     v = np.concatenate([s.targets["dynamics"] for s in seqs])
-    assert 1 <= v.min() and v.max() <= 127 and v.std() > 5  # a real performance varies its dynamics
+    assert v.min() >= 1 and v.max() <= 127 and v.std() > 5  # a real performance varies its dynamics
     x = np.concatenate([s.inputs for s in seqs])
     assert x.shape[1] == 32 and np.isfinite(x).all()
     assert np.allclose(x[:, :12].sum(1), 1)  # one pitch class per note
@@ -73,7 +75,7 @@ def test_essen_abc_tunes():
     assert len(seqs) > 5
     for seq in seqs:
         assert seq.inputs.shape[1] == 64 and np.allclose(seq.inputs.sum(1), 1)
-        assert 36 <= seq.targets["next_note"].min() and seq.targets["next_note"].max() <= 96
+        assert seq.targets["next_note"].min() >= 36 and seq.targets["next_note"].max() <= 96
 
 
 def test_lakh_style_midi_skyline(tmp_path):
@@ -106,14 +108,17 @@ def test_absent_sets_fall_back_to_synthetic_and_say_so(tmp_path):
 
 def test_groove_midi_layout(tmp_path):
     (tmp_path / "groove" / "drummer1").mkdir(parents=True)
-    for name, split in (("a", "train"), ("b", "validation")):
+    for name, _split in (("a", "train"), ("b", "validation")):
         # 120 bpm: a 16th is 120 ticks at 480 ppq; kick on the beat, a hat 20 ticks late
-        write_midi(tmp_path / "groove" / "drummer1" / f"{name}.mid",
-                   [(480 * b, 36, 100, 9) for b in range(8)] + [(480 * b + 240 + 20, 42, 50, 9) for b in range(8)])
+        write_midi(
+            tmp_path / "groove" / "drummer1" / f"{name}.mid",
+            [(480 * b, 36, 100, 9) for b in range(8)] + [(480 * b + 240 + 20, 42, 50, 9) for b in range(8)],
+        )
     with open(tmp_path / "groove" / "info.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["drummer", "session", "id", "style", "bpm", "beat_type", "time_signature", "midi_filename",
-                    "split"])
+        w.writerow(
+            ["drummer", "session", "id", "style", "bpm", "beat_type", "time_signature", "midi_filename", "split"]
+        )
         w.writerow(["drummer1", "s", "1", "rock", 120, "beat", "4-4", "drummer1/a.mid", "train"])
         w.writerow(["drummer1", "s", "2", "rock", 120, "beat", "4-4", "drummer1/b.mid", "validation"])
     ds = data.load("groove", tmp_path, synthetic_steps=100, progress=False)
@@ -132,7 +137,7 @@ def test_deam_layout(tmp_path):
     ann.mkdir(parents=True)
     times = [15000 + 500 * i for i in range(20)]
     for song in ("2", "3", "5", "7", "11", "13", "17", "19", "23", "29", "31"):
-        rows = [[t / 1000] + list(np.linspace(-3, 3, 130) * (i + 1)) for i, t in enumerate(times)]
+        rows = [[t / 1000, *list(np.linspace(-3, 3, 130) * (i + 1))] for i, t in enumerate(times)]
         with open(feats / f"{song}.csv", "w") as f:
             f.write(";".join(["frameTime"] + [f"F{i}" for i in range(130)]) + "\n")
             f.writelines(";".join(map(str, r)) + "\n" for r in rows)
@@ -153,8 +158,9 @@ def write_midi(path: Path, notes):
     mid = mido.MidiFile(ticks_per_beat=480)
     track = mido.MidiTrack()
     mid.tracks.append(track)
-    events = sorted([(t, "note_on", p, v, c) for t, p, v, c in notes] + [(t + 60, "note_off", p, 0, c)
-                                                                          for t, p, v, c in notes])
+    events = sorted(
+        [(t, "note_on", p, v, c) for t, p, v, c in notes] + [(t + 60, "note_off", p, 0, c) for t, p, v, c in notes]
+    )
     now = 0
     for t, kind, p, v, c in events:
         track.append(mido.Message(kind, note=p, velocity=v, channel=c, time=t - now))

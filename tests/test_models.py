@@ -15,8 +15,13 @@ from models.network import deployed_parameter_count, torch_module
 from trainer.data import dynamics, emotion, groove, harmony, melody
 from trainer.tasks import TASKS
 
-SIZES = {"EmotionRecognizer": (128, 64), "MelodyTransformer": (64, 128), "HarmonyPredictor": (128, 64),
-         "DynamicsEngine": (32, 16), "GroovePredictor": (64, 32)}
+SIZES = {
+    "EmotionRecognizer": (128, 64),
+    "MelodyTransformer": (64, 128),
+    "HarmonyPredictor": (128, 64),
+    "DynamicsEngine": (32, 16),
+    "GroovePredictor": (64, 32),
+}
 
 
 def test_the_five_models_and_their_sizes():
@@ -69,8 +74,13 @@ def test_layouts_name_every_input_and_output_once():
 def test_the_trainers_encoders_fill_the_declared_layouts():
     """The encoders size their arrays from the layouts, and put the named classes where named."""
     rng = np.random.default_rng(0)
-    for module, spec in ((emotion, "emotion_recognizer"), (melody, "melody_transformer"),
-                         (harmony, "harmony_predictor"), (dynamics, "dynamics_engine"), (groove, "groove_predictor")):
+    for module, spec in (
+        (emotion, "emotion_recognizer"),
+        (melody, "melody_transformer"),
+        (harmony, "harmony_predictor"),
+        (dynamics, "dynamics_engine"),
+        (groove, "groove_predictor"),
+    ):
         seq = module.synthetic(rng, 64)[0]
         assert seq.inputs.shape[1] == get(spec).input_size, spec
     assert layouts.HARMONY.outputs[harmony.chord_class(2, "minor")] == "D_minor"
@@ -80,11 +90,14 @@ def test_the_trainers_encoders_fill_the_declared_layouts():
     assert layouts.EMOTION.outputs[int(emotion.cell(0.9, -0.9))] == "valence7_arousal0"
 
 
-@pytest.mark.parametrize("text, message", [
-    ("nosuch", "unknown model 'nosuch'"),
-    ("dynamics_engine,DynamicsEngine", "dynamics_engine is named twice"),
-    ("dynamics_engine,", "an empty name"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("nosuch", "unknown model 'nosuch'"),
+        ("dynamics_engine,DynamicsEngine", "dynamics_engine is named twice"),
+        ("dynamics_engine,", "an empty name"),
+    ],
+)
 def test_model_selection_errors_are_the_users(text, message):
     with pytest.raises(SuiteError, match=message):
         select(text)
@@ -113,7 +126,7 @@ def test_streaming_forward_equals_one_step_at_a_time():
         whole, _ = model(x)
         state, steps = None, []
         for t in range(12):
-            y, state = model(x[:, t:t + 1], state)
+            y, state = model(x[:, t : t + 1], state)
             steps.append(y)
         assert torch.allclose(whole, torch.cat(steps, 1), atol=1e-5), spec.name
 
@@ -122,13 +135,18 @@ def test_fingerprint_is_stable_and_tracks_the_layers():
     spec = get("dynamics_engine")
     assert spec.fingerprint() == get("DynamicsEngine").fingerprint()
     assert len({s.fingerprint() for s in MODELS.values()}) == 5
-    wider = dataclasses.replace(spec, layers=(Dense(65, "tanh"),) + spec.layers[1:])
+    wider = dataclasses.replace(spec, layers=(Dense(65, "tanh"), *spec.layers[1:]))
     assert wider.fingerprint() != spec.fingerprint()
 
 
 def test_snake_names():
-    assert list(MODELS) == ["emotion_recognizer", "melody_transformer", "harmony_predictor", "dynamics_engine",
-                            "groove_predictor"]
+    assert list(MODELS) == [
+        "emotion_recognizer",
+        "melody_transformer",
+        "harmony_predictor",
+        "dynamics_engine",
+        "groove_predictor",
+    ]
 
 
 def test_activation_is_checked():
@@ -139,5 +157,6 @@ def test_activation_is_checked():
 
 def test_architecture_doc_table_is_derived_from_the_declarations():
     from models import docs
+
     text = docs.DOC.read_text()
     assert docs.render(text) == text, "docs/ML_ARCHITECTURE.md is stale: run python -m models.docs"

@@ -1,5 +1,6 @@
 """The numpy reference runtime and the torch conversion against RTNeural's own reference models
 and data, so our reading of the format is tied to RTNeural's, not only to our own writer."""
+
 import json
 
 import numpy as np
@@ -11,8 +12,14 @@ from exporter import convert, runtime
 from tests.reference import REFERENCE, csv, needs_reference
 
 # RTNeural's own tolerances for these files (its tests run in double).
-KERAS = [("dense", "dense", 1e-6), ("gru", "gru", 5e-6), ("gru_1d", "gru_1d", 1e-6), ("lstm", "lstm", 1e-6),
-         ("lstm_1d", "lstm_1d", 1e-6), ("conv", "conv", 1e-6)]
+KERAS = [
+    ("dense", "dense", 1e-6),
+    ("gru", "gru", 5e-6),
+    ("gru_1d", "gru_1d", 1e-6),
+    ("lstm", "lstm", 1e-6),
+    ("lstm_1d", "lstm_1d", 1e-6),
+    ("conv", "conv", 1e-6),
+]
 
 
 @needs_reference

@@ -13,11 +13,11 @@ import torch
 
 from common import atomic
 from common.errors import SuiteError
-from models.catalog import MODELS, get
+from common.layout import PROBE_STEPS
 from models import checkpoint
+from models.catalog import MODELS, get
 from trainer import data
 from trainer.cli import main as trainer_main
-from common.layout import PROBE_STEPS
 from trainer.data.base import Dataset, Sequence, eval_batches
 from trainer.tasks import TASKS
 from trainer.train import choose_probe, evaluate_model, train_model
@@ -70,7 +70,7 @@ def test_resume_continues_and_matches_an_uninterrupted_run(tmp_path, tiny_profil
     assert [h["val_loss"] for h in resumed.history] == pytest.approx([h["val_loss"] for h in whole.history])
     a, _ = checkpoint.load(tmp_path / "a/ck/dynamics_engine/latest.pt", DYN)
     b, _ = checkpoint.load(tmp_path / "b/ck/dynamics_engine/latest.pt", DYN)
-    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
+    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values(), strict=False):
         assert torch.allclose(va, vb, atol=1e-6), k
 
 
@@ -82,8 +82,19 @@ def test_finished_model_is_not_trained_again(tmp_path, tiny_profile):
 
 def test_kill_9_mid_training_loses_at_most_one_epoch(tmp_path):
     out = tmp_path / "ck"
-    cmd = [sys.executable, "-m", "trainer", "train", "--models", "groove_predictor", "--data-dir",
-           str(tmp_path / "none"), "--out", str(out), "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "trainer",
+        "train",
+        "--models",
+        "groove_predictor",
+        "--data-dir",
+        str(tmp_path / "none"),
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     latest = out / "groove_predictor" / "latest.pt"
     deadline = time.time() + 120
@@ -108,8 +119,18 @@ def test_corrupt_checkpoint_is_an_error_naming_the_file_and_is_kept(tmp_path, ti
     with pytest.raises(SuiteError, match="not a readable checkpoint") as err:
         train(tmp_path, tiny_profile)
     assert err.value.path == latest
-    code = trainer_main(["train", "--models", "dynamics_engine", "--out", str(tmp_path / "ck"), "--data-dir",
-                         str(tmp_path), "--no-progress"])
+    code = trainer_main(
+        [
+            "train",
+            "--models",
+            "dynamics_engine",
+            "--out",
+            str(tmp_path / "ck"),
+            "--data-dir",
+            str(tmp_path),
+            "--no-progress",
+        ]
+    )
     assert code == 2 and str(latest) in capsys.readouterr().err
     assert latest.read_bytes() == b"\x00garbage"
 
@@ -117,7 +138,7 @@ def test_corrupt_checkpoint_is_an_error_naming_the_file_and_is_kept(tmp_path, ti
 def test_mismatched_checkpoint_is_refused(tmp_path, tiny_profile):
     train(tmp_path, tiny_profile)
     src = tmp_path / "ck/dynamics_engine/best.pt"
-    with pytest.raises(SuiteError, match="written for DynamicsEngine.*not for GroovePredictor"):
+    with pytest.raises(SuiteError, match=r"written for DynamicsEngine.*not for GroovePredictor"):
         checkpoint.load(src, get("groove_predictor"))
     changed = dataclasses.replace(DYN, version=DYN.version + 1)
     with pytest.raises(SuiteError, match="as now declared"):
@@ -152,18 +173,26 @@ def test_nan_loss_stops_and_keeps_the_best_checkpoint(tmp_path, tiny_profile, mo
 def test_atomic_write_leaves_the_old_file_when_writing_fails(tmp_path):
     target = tmp_path / "history.json"
     atomic.write_json(target, {"ok": 1})
-    with pytest.raises(RuntimeError):
-        with atomic.atomic_path(target) as tmp:
-            tmp.write_text("half")
-            raise RuntimeError("killed")
+    with pytest.raises(RuntimeError), atomic.atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("killed")
     assert json.loads(target.read_text()) == {"ok": 1}
     assert os.listdir(tmp_path) == ["history.json"]
 
 
 def test_synthetic_data_is_learnable(tmp_path, tiny_profile):
     """A short training beats the trivial baseline on every synthetic set."""
-    profile = dataclasses.replace(tiny_profile, max_epochs=6, steps_per_epoch=25, batch_size=16, seq_len=32,
-                                  learning_rate=3e-3, synthetic_steps=4000, val_steps=1024, patience=6)
+    profile = dataclasses.replace(
+        tiny_profile,
+        max_epochs=6,
+        steps_per_epoch=25,
+        batch_size=16,
+        seq_len=32,
+        learning_rate=3e-3,
+        synthetic_steps=4000,
+        val_steps=1024,
+        patience=6,
+    )
     for spec in MODELS.values():
         r = train(tmp_path, profile, spec=spec)
         task = TASKS[spec.task]
@@ -172,8 +201,20 @@ def test_synthetic_data_is_learnable(tmp_path, tiny_profile):
 
 
 def test_cli_summary_table(tmp_path, capsys):
-    code = trainer_main(["train", "--models", "dynamics_engine", "--data-dir", str(tmp_path / "none"), "--out",
-                         str(tmp_path / "ck"), "--no-progress", "--seed", "3"])
+    code = trainer_main(
+        [
+            "train",
+            "--models",
+            "dynamics_engine",
+            "--data-dir",
+            str(tmp_path / "none"),
+            "--out",
+            str(tmp_path / "ck"),
+            "--no-progress",
+            "--seed",
+            "3",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     assert "DynamicsEngine" in out and "synthetic" in out and "velocity MAE" in out and "mean velocity" in out

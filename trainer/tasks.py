@@ -4,6 +4,7 @@ A batch is a dict of tensors: `inputs` [B, T, in], `mask` [B, T] (real steps, no
 the task's own target keys (`emotion`, `next_note`, `next_chord`, `dynamics`, `groove` with
 `groove_mask`). Metrics are returned as (sum, count) so they add up across batches.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -59,6 +60,7 @@ class VelocityBins(Classification):
 
     def format(self, value: float) -> str:
         return f"{value:.2f}"
+
     centres = (torch.arange(dynamics.BINS, dtype=torch.float32) + 0.5) * 128 / dynamics.BINS
 
     def classes(self, batch):
@@ -97,8 +99,10 @@ class Microtiming:
 
     def baseline(self, train, val):
         def hit_velocities(seqs):
-            return np.concatenate([s.targets[groove.TARGET][:, : groove.VOICES][s.targets[groove.MASK][:, : groove.VOICES]]
-                                   for s in seqs])
+            return np.concatenate(
+                [s.targets[groove.TARGET][:, : groove.VOICES][s.targets[groove.MASK][:, : groove.VOICES]] for s in seqs]
+            )
+
         mean = hit_velocities(train).mean()
         return float(np.abs(hit_velocities(val) - mean).mean() * 127)
 

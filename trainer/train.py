@@ -1,4 +1,5 @@
 """The training loop: early stopping, latest/best checkpoints, resume, history and curves."""
+
 from __future__ import annotations
 
 import csv
@@ -95,6 +96,7 @@ def write_history(out_dir: Path, spec: ModelSpec, history: list[dict], baseline:
 
 def plot_curves(path: Path, spec: ModelSpec, history: list[dict], baseline: float) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -118,8 +120,17 @@ def plot_curves(path: Path, spec: ModelSpec, history: list[dict], baseline: floa
     atomic.write_bytes(path, buf.getvalue())
 
 
-def train_model(spec: ModelSpec, profile: Profile, data_dir: Path, out_dir: Path, device: torch.device,
-                seed: int = 0, fresh: bool = False, progress: bool = True, dataset: Dataset | None = None) -> Result:
+def train_model(
+    spec: ModelSpec,
+    profile: Profile,
+    data_dir: Path,
+    out_dir: Path,
+    device: torch.device,
+    seed: int = 0,
+    fresh: bool = False,
+    progress: bool = True,
+    dataset: Dataset | None = None,
+) -> Result:
     """Train one model, resuming from its `latest` checkpoint unless `fresh`."""
     t0 = time.time()
     latest, best_path = checkpoint.latest(out_dir, spec), checkpoint.best(out_dir, spec)
@@ -139,17 +150,33 @@ def train_model(spec: ModelSpec, profile: Profile, data_dir: Path, out_dir: Path
         if ckpt["finished"]:
             log.info("%s: already trained (%s); FRESH=1 to train again", spec.name, ckpt["stop_reason"])
             best = min(history, key=lambda h: h["val_loss"])
-            return Result(spec, ckpt["data"]["description"], ckpt["data"]["source"], best_loss, best["val_metric"],
-                          ckpt["metrics"]["baseline"], start, ckpt["stop_reason"], 0.0, history=history)
+            return Result(
+                spec,
+                ckpt["data"]["description"],
+                ckpt["data"]["source"],
+                best_loss,
+                best["val_metric"],
+                ckpt["metrics"]["baseline"],
+                start,
+                ckpt["stop_reason"],
+                0.0,
+                history=history,
+            )
         log.info("%s: resuming from %s after epoch %d", spec.name, latest, start)
 
     if dataset is None:
         dataset = data.load(spec.task, data_dir, profile.synthetic_steps, seed, progress=progress)
-    log.info("%s: %s data, %s (%d train / %d validation steps)", spec.name, dataset.source,
-             dataset.description, *dataset.steps)
+    log.info(
+        "%s: %s data, %s (%d train / %d validation steps)",
+        spec.name,
+        dataset.source,
+        dataset.description,
+        *dataset.steps,
+    )
     baseline = task.baseline(dataset.train, dataset.val)
-    val_batches = [to_tensors(b, device) for b in
-                   eval_batches(dataset.val, profile.batch_size, profile.seq_len, profile.val_steps)]
+    val_batches = [
+        to_tensors(b, device) for b in eval_batches(dataset.val, profile.batch_size, profile.seq_len, profile.val_steps)
+    ]
     data_info = {"source": dataset.source, "description": dataset.description, "files": len(dataset.files)}
     probe = choose_probe(dataset)
 
@@ -159,9 +186,14 @@ def train_model(spec: ModelSpec, profile: Profile, data_dir: Path, out_dir: Path
         torch.manual_seed(seed * 100_003 + epoch)
         model.train()
         losses = []
-        bar = tqdm(random_batches(dataset.train, rng, profile.steps_per_epoch, profile.batch_size, profile.seq_len),
-                   total=profile.steps_per_epoch, desc=f"{spec.name} epoch {epoch + 1}/{profile.max_epochs}",
-                   unit="batch", disable=None if progress else True, leave=False)  # None: off when not a terminal
+        bar = tqdm(
+            random_batches(dataset.train, rng, profile.steps_per_epoch, profile.batch_size, profile.seq_len),
+            total=profile.steps_per_epoch,
+            desc=f"{spec.name} epoch {epoch + 1}/{profile.max_epochs}",
+            unit="batch",
+            disable=None if progress else True,
+            leave=False,
+        )  # None: off when not a terminal
         for batch in bar:
             batch = to_tensors(batch, device)
             out, _ = model(batch["inputs"])
@@ -184,10 +216,25 @@ def train_model(spec: ModelSpec, profile: Profile, data_dir: Path, out_dir: Path
             stop_reason = f"NaN validation loss in epoch {epoch + 1}"
             error = f"{spec.name}: {stop_reason}; training stopped, best checkpoint kept at {best_path}"
             break
-        history.append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "val_loss": val["loss"],
-                        "val_metric": val["metric"], "seconds": round(time.time() - t0, 2)})
-        log.info("%s epoch %d/%d: train loss %.4f, validation loss %.4f, %s %.4g", spec.name, epoch + 1,
-                 profile.max_epochs, history[-1]["train_loss"], val["loss"], task.metric_name, val["metric"])
+        history.append(
+            {
+                "epoch": epoch + 1,
+                "train_loss": float(np.mean(losses)),
+                "val_loss": val["loss"],
+                "val_metric": val["metric"],
+                "seconds": round(time.time() - t0, 2),
+            }
+        )
+        log.info(
+            "%s epoch %d/%d: train loss %.4f, validation loss %.4f, %s %.4g",
+            spec.name,
+            epoch + 1,
+            profile.max_epochs,
+            history[-1]["train_loss"],
+            val["loss"],
+            task.metric_name,
+            val["metric"],
+        )
         # Any improvement makes a new best checkpoint; only one by more than min_delta (relative,
         # so it means the same for a loss of 2.0 and one of 0.002) resets the patience.
         bad = 0 if val["loss"] < best_loss * (1 - profile.min_delta) else bad + 1
@@ -198,13 +245,29 @@ def train_model(spec: ModelSpec, profile: Profile, data_dir: Path, out_dir: Path
         if bad >= profile.patience:
             stop_reason = f"early stop: no improvement > {profile.min_delta:.1%} for {profile.patience} epochs"
         payload = {
-            "model": spec.name, "fingerprint": spec.fingerprint(), "declaration_version": spec.version,
-            "epoch": epoch + 1, "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
-            "optimizer": optimizer.state_dict(), "best_val_loss": best_loss, "bad_epochs": bad,
-            "history": history, "finished": finished, "stop_reason": stop_reason if finished else "",
-            "probe": probe, "profile": profile.name, "seed": seed, "torch_version": str(torch.__version__), "data": data_info,
-            "metrics": {"val_loss": val["loss"], "metric_name": task.metric_name, "metric": val["metric"],
-                        "baseline_name": task.baseline_name, "baseline": baseline},
+            "model": spec.name,
+            "fingerprint": spec.fingerprint(),
+            "declaration_version": spec.version,
+            "epoch": epoch + 1,
+            "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+            "optimizer": optimizer.state_dict(),
+            "best_val_loss": best_loss,
+            "bad_epochs": bad,
+            "history": history,
+            "finished": finished,
+            "stop_reason": stop_reason if finished else "",
+            "probe": probe,
+            "profile": profile.name,
+            "seed": seed,
+            "torch_version": str(torch.__version__),
+            "data": data_info,
+            "metrics": {
+                "val_loss": val["loss"],
+                "metric_name": task.metric_name,
+                "metric": val["metric"],
+                "baseline_name": task.baseline_name,
+                "baseline": baseline,
+            },
         }
         if improved:
             checkpoint.save(best_path, payload)
@@ -214,8 +277,19 @@ def train_model(spec: ModelSpec, profile: Profile, data_dir: Path, out_dir: Path
             break
 
     best = min(history, key=lambda h: h["val_loss"]) if history else {"val_metric": math.nan}
-    return Result(spec, dataset.description, dataset.source, best_loss, best["val_metric"], baseline,
-                  len(history), stop_reason, time.time() - t0, error, history)
+    return Result(
+        spec,
+        dataset.description,
+        dataset.source,
+        best_loss,
+        best["val_metric"],
+        baseline,
+        len(history),
+        stop_reason,
+        time.time() - t0,
+        error,
+        history,
+    )
 
 
 def choose_probe(dataset: Dataset) -> dict:
@@ -224,23 +298,38 @@ def choose_probe(dataset: Dataset) -> dict:
     piece is that long (short folk tunes), the pieces are played back to back, as a player would."""
     for seq in dataset.val:
         if len(seq) >= PROBE_STEPS:
-            return checkpoint.make_probe(seq.inputs[:PROBE_STEPS], dataset.source,
-                                         f"{dataset.description}: the first validation piece of "
-                                         f"{PROBE_STEPS}+ steps")
+            return checkpoint.make_probe(
+                seq.inputs[:PROBE_STEPS],
+                dataset.source,
+                f"{dataset.description}: the first validation piece of {PROBE_STEPS}+ steps",
+            )
     stream = np.concatenate([s.inputs for s in dataset.val])
     if len(stream) < PROBE_STEPS:
-        raise SuiteError(f"{dataset.task}: validation data has only {len(stream)} steps, "
-                         f"{PROBE_STEPS} needed for the test vectors")
-    return checkpoint.make_probe(stream[:PROBE_STEPS], dataset.source,
-                                 f"{dataset.description}: validation pieces back to back")
+        raise SuiteError(
+            f"{dataset.task}: validation data has only {len(stream)} steps, {PROBE_STEPS} needed for the test vectors"
+        )
+    return checkpoint.make_probe(
+        stream[:PROBE_STEPS], dataset.source, f"{dataset.description}: validation pieces back to back"
+    )
 
 
 def summary_table(results: list[Result]) -> str:
     rows = []
     for r in results:
         task = TASKS[r.spec.task]
-        rows.append((r.spec.name, r.source, f"{r.spec.parameter_count:,}", r.epochs, f"{r.best_val_loss:.4f}",
-                     task.metric_name, task.format(r.metric), f"{task.format(r.baseline)} ({task.baseline_name})",
-                     r.stop_reason if not r.error else "ERROR: " + r.stop_reason))
-    return table.render(rows, ("model", "data", "params", "epochs", "best val loss", "metric", "model", "baseline",
-                               "stopped"))
+        rows.append(
+            (
+                r.spec.name,
+                r.source,
+                f"{r.spec.parameter_count:,}",
+                r.epochs,
+                f"{r.best_val_loss:.4f}",
+                task.metric_name,
+                task.format(r.metric),
+                f"{task.format(r.baseline)} ({task.baseline_name})",
+                r.stop_reason if not r.error else "ERROR: " + r.stop_reason,
+            )
+        )
+    return table.render(
+        rows, ("model", "data", "params", "epochs", "best val loss", "metric", "model", "baseline", "stopped")
+    )

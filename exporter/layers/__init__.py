@@ -1,6 +1,7 @@
 """One unit per layer kind, each knowing its torch weights, its RTNeural JSON entry, its ModelT
 type, how the generated header loads it, and its reference numpy step. The tables below are
 the only place the kinds are listed."""
+
 from exporter.layers import activation, batchnorm, conv1d, dense, gru, lstm, prelu
 from exporter.layers.base import ExportError, count, out_size
 

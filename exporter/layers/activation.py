@@ -1,4 +1,5 @@
 """Activations: a JSON `activation` field on the layer before, or a layer of its own."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -9,8 +10,13 @@ from exporter.layers.base import entry
 JSON_TYPES = ("activation",)
 TORCH_TYPES = (nn.Tanh, nn.ReLU, nn.Sigmoid, nn.Softmax, nn.ELU)
 NAMES = {nn.Tanh: "tanh", nn.ReLU: "relu", nn.Sigmoid: "sigmoid", nn.Softmax: "softmax", nn.ELU: "elu"}
-MODELT = {"tanh": "TanhActivationT", "relu": "ReLuActivationT", "sigmoid": "SigmoidActivationT",
-          "softmax": "SoftmaxActivationT", "elu": "ELuActivationT"}
+MODELT = {
+    "tanh": "TanhActivationT",
+    "relu": "ReLuActivationT",
+    "sigmoid": "SigmoidActivationT",
+    "softmax": "SoftmaxActivationT",
+    "elu": "ELuActivationT",
+}
 
 
 def apply(name: str, x: np.ndarray) -> np.ndarray:

@@ -1,4 +1,5 @@
 """What every layer unit shares: the error it raises and the array helpers."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,8 +22,13 @@ def f32(t) -> np.ndarray:
 
 def entry(kind: str, out: int, weights: list, activation: str = "", **extra) -> dict:
     """One layer of RTNeural's Keras-style JSON."""
-    return {"type": kind, "activation": activation, "shape": [None, None, int(out)],
-            "weights": [f32(w) for w in weights], **extra}
+    return {
+        "type": kind,
+        "activation": activation,
+        "shape": [None, None, int(out)],
+        "weights": [f32(w) for w in weights],
+        **extra,
+    }
 
 
 def out_size(e: dict) -> int:

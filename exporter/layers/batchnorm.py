@@ -1,5 +1,6 @@
 """BatchNorm over features (inference form): y = gamma (x - mean) / sqrt(var + eps) + beta.
 JSON weights are [gamma, beta, mean, var] when affine, [mean, var] when not."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -42,9 +43,11 @@ def cpp(e: dict, slot: int, prefix: str) -> tuple[list, list[str]]:
     names = ["gamma", "beta", "mean", "var"] if len(e["weights"]) == 4 else ["mean", "var"]
     setters = {"gamma": "setGamma", "beta": "setBeta", "mean": "setRunningMean", "var": "setRunningVariance"}
     arrays, code = [], []
-    for name, w in zip(names, e["weights"]):
+    for name, w in zip(names, e["weights"], strict=False):
         w = np.asarray(w, dtype=np.float32)
         arrays.append((f"{prefix}_{name}", w))
-        code.append(f"model.get<{slot}>().{setters[name]}(std::vector<float>({prefix}_{name}, {prefix}_{name} + {w.size}));")
+        code.append(
+            f"model.get<{slot}>().{setters[name]}(std::vector<float>({prefix}_{name}, {prefix}_{name} + {w.size}));"
+        )
     code.append(f"model.get<{slot}>().setEpsilon({float(e['epsilon'])!r}f);")
     return arrays, code

@@ -4,6 +4,7 @@ That equals a torch Conv1d with stride 1 and no padding applied to the stream le
 (k-1)*dilation zeros, which is the only Conv1d form RTNeural's streaming layer can run.
 JSON kernel is [k][in/groups][out].
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -20,18 +21,29 @@ def from_torch(module: nn.Conv1d, in_size: int) -> list[dict]:
     if module.stride != (1,):
         raise ValueError(f"Conv1d stride {module.stride[0]}: RTNeural's streaming Conv1D runs stride 1 only")
     if module.padding not in ((0,), "valid") or module.padding_mode != "zeros":
-        raise ValueError(f"Conv1d padding {module.padding!r} ({module.padding_mode}): RTNeural's streaming Conv1D "
-                         "is causal; use padding=0 and feed the stream")
+        raise ValueError(
+            f"Conv1d padding {module.padding!r} ({module.padding_mode}): RTNeural's streaming Conv1D "
+            "is causal; use padding=0 and feed the stream"
+        )
     kernel = f32(module.weight).transpose(2, 1, 0)  # [out][in/g][k] -> [k][in/g][out]
     bias = f32(module.bias) if module.bias is not None else np.zeros(module.out_channels, np.float32)
-    return [entry("conv1d", module.out_channels, [kernel, bias], kernel_size=[module.kernel_size[0]],
-                  dilation=[module.dilation[0]], groups=module.groups)]
+    return [
+        entry(
+            "conv1d",
+            module.out_channels,
+            [kernel, bias],
+            kernel_size=[module.kernel_size[0]],
+            dilation=[module.dilation[0]],
+            groups=module.groups,
+        )
+    ]
 
 
 def modelt(e: dict, in_size: int) -> list[str]:
     out = int(e["shape"][-1])
-    types = [f"RTNeural::Conv1DT<float, {in_size}, {out}, {e['kernel_size'][-1]}, {e['dilation'][-1]}, "
-             f"{e.get('groups', 1)}>"]
+    types = [
+        f"RTNeural::Conv1DT<float, {in_size}, {out}, {e['kernel_size'][-1]}, {e['dilation'][-1]}, {e.get('groups', 1)}>"
+    ]
     if e.get("activation"):
         types.append(activation.modelt_type(e["activation"], out))
     return types
@@ -57,7 +69,9 @@ class Runtime:
         for i in range(self.k):
             frame = self.history[i * self.d]  # the oldest frame first: x[t - (k-1-i)d]
             for g in range(self.groups):
-                out[g * cout:(g + 1) * cout] += frame[g * cin:(g + 1) * cin] @ self.kernel[i][:, g * cout:(g + 1) * cout]
+                out[g * cout : (g + 1) * cout] += (
+                    frame[g * cin : (g + 1) * cin] @ self.kernel[i][:, g * cout : (g + 1) * cout]
+                )
         return activation.apply(self.activation, out) if self.activation else out
 
 
@@ -67,4 +81,5 @@ def cpp(e: dict, slot: int, prefix: str) -> tuple[list, list[str]]:
     k, cin, out = kernel.shape
     return [(f"{prefix}_kernel", kernel), (f"{prefix}_bias", bias)], [
         f"model.get<{slot}>().setWeights(convKernel({prefix}_kernel, {k}, {cin}, {out}));",
-        f"model.get<{slot}>().setBias(std::vector<float>({prefix}_bias, {prefix}_bias + {out}));"]
+        f"model.get<{slot}>().setBias(std::vector<float>({prefix}_bias, {prefix}_bias + {out}));",
+    ]

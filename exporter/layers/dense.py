@@ -1,4 +1,5 @@
 """Dense (torch Linear): kernel [in][out] and bias in JSON; DenseT takes [out][in]."""
+
 from __future__ import annotations
 
 import numpy as np

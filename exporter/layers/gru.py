@@ -1,13 +1,14 @@
 """GRU: PyTorch's gate blocks (r, z, n) become Keras's (z, r, n) in both weights and both biases;
 W = weight_ih.T, U = weight_hh.T, b = [bias_ih, bias_hh] kept as two rows (the reset gate acts
 between them, so they cannot be summed)."""
+
 from __future__ import annotations
 
 import numpy as np
 from torch import nn
 
-from exporter.layers.base import entry
 from exporter.layers import rnn
+from exporter.layers.base import entry
 from exporter.layers.rnn import sigmoid
 
 JSON_TYPES = ("gru",)
@@ -16,13 +17,15 @@ TORCH_TYPES = (nn.GRU,)
 
 def zrn(a: np.ndarray, H: int) -> np.ndarray:
     """Swap PyTorch's first two gate blocks (r, z) along axis 0."""
-    return np.concatenate([a[H:2 * H], a[:H], a[2 * H:]], axis=0)
+    return np.concatenate([a[H : 2 * H], a[:H], a[2 * H :]], axis=0)
 
 
 def from_torch(module: nn.GRU, in_size: int) -> list[dict]:
     H = module.hidden_size
-    return [entry("gru", H, [zrn(w_ih, H).T, zrn(w_hh, H).T, np.stack([zrn(b_ih, H), zrn(b_hh, H)])], "tanh")
-            for w_ih, w_hh, b_ih, b_hh in rnn.torch_layers(module)]
+    return [
+        entry("gru", H, [zrn(w_ih, H).T, zrn(w_hh, H).T, np.stack([zrn(b_ih, H), zrn(b_hh, H)])], "tanh")
+        for w_ih, w_hh, b_ih, b_hh in rnn.torch_layers(module)
+    ]
 
 
 def modelt(e: dict, in_size: int) -> list[str]:
@@ -38,8 +41,8 @@ class Runtime(rnn.Runtime):
         wx = x @ self.W + self.b[0]
         uh = self.h @ self.U + self.b[1]
         z = sigmoid(wx[:H] + uh[:H])
-        r = sigmoid(wx[H:2 * H] + uh[H:2 * H])
-        n = np.tanh(wx[2 * H:] + r * uh[2 * H:])
+        r = sigmoid(wx[H : 2 * H] + uh[H : 2 * H])
+        n = np.tanh(wx[2 * H :] + r * uh[2 * H :])
         self.h = (1 - z) * n + z * self.h
         return self.h
 

@@ -3,13 +3,14 @@
 PyTorch's gate order (i, f, g, o) is Keras's and RTNeural's (i, f, c, o). A stacked LSTM
 (num_layers > 1) becomes one RTNeural layer per PyTorch layer.
 """
+
 from __future__ import annotations
 
 import numpy as np
 from torch import nn
 
-from exporter.layers.base import entry
 from exporter.layers import rnn
+from exporter.layers.base import entry
 from exporter.layers.rnn import sigmoid
 
 JSON_TYPES = ("lstm",)
@@ -17,8 +18,10 @@ TORCH_TYPES = (nn.LSTM,)
 
 
 def from_torch(module: nn.LSTM, in_size: int) -> list[dict]:
-    return [entry("lstm", module.hidden_size, [w_ih.T, w_hh.T, b_ih + b_hh], "tanh")
-            for w_ih, w_hh, b_ih, b_hh in rnn.torch_layers(module)]
+    return [
+        entry("lstm", module.hidden_size, [w_ih.T, w_hh.T, b_ih + b_hh], "tanh")
+        for w_ih, w_hh, b_ih, b_hh in rnn.torch_layers(module)
+    ]
 
 
 def modelt(e: dict, in_size: int) -> list[str]:
@@ -32,7 +35,7 @@ class Runtime(rnn.Runtime):
 
     def step(self, x):
         z = x @ self.W + self.h @ self.U + self.b
-        i, f, g, o = (z[k * self.H:(k + 1) * self.H] for k in range(4))
+        i, f, g, o = (z[k * self.H : (k + 1) * self.H] for k in range(4))
         self.c = sigmoid(f) * self.c + sigmoid(i) * np.tanh(g)
         self.h = sigmoid(o) * np.tanh(self.c)
         return self.h

@@ -1,4 +1,5 @@
 """PReLU: y = x for x >= 0, alpha x otherwise; JSON weights [[alpha...]] (one alpha is shared)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -33,4 +34,5 @@ class Runtime:
 def cpp(e: dict, slot: int, prefix: str) -> tuple[list, list[str]]:
     alpha = np.asarray(e["weights"][0][0], dtype=np.float32)
     return [(f"{prefix}_alpha", alpha)], [
-        f"model.get<{slot}>().setAlphaVals(std::vector<float>({prefix}_alpha, {prefix}_alpha + {alpha.size}));"]
+        f"model.get<{slot}>().setAlphaVals(std::vector<float>({prefix}_alpha, {prefix}_alpha + {alpha.size}));"
+    ]

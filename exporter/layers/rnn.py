@@ -1,4 +1,5 @@
 """Checks and helpers the recurrent units share."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -44,9 +45,11 @@ def cpp(e: dict, slot: int, prefix: str, bias_code) -> tuple[list, list[str]]:
     W, U, b = (np.asarray(w, dtype=np.float32) for w in e["weights"])
     arrays = [(f"{prefix}_W", W), (f"{prefix}_U", U), (f"{prefix}_b", b)]
     layer = f"model.get<{slot}>()"
-    return arrays, [f"{layer}.setWVals({rows_code(prefix + '_W', *W.shape)});",
-                    f"{layer}.setUVals({rows_code(prefix + '_U', *U.shape)});",
-                    f"{layer}.setBVals({bias_code(prefix + '_b', b)});"]
+    return arrays, [
+        f"{layer}.setWVals({rows_code(prefix + '_W', *W.shape)});",
+        f"{layer}.setUVals({rows_code(prefix + '_U', *U.shape)});",
+        f"{layer}.setBVals({bias_code(prefix + '_b', b)});",
+    ]
 
 
 class Runtime:

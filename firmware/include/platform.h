@@ -6,9 +6,9 @@
 namespace platform {
 
 void init();
-std::uint64_t ticks();             // monotonic
+std::uint64_t ticks();  // monotonic
 std::uint64_t ticksPerSecond();
-const char* timerName();           // for the results: which clock the figures come from
-long peakRssKiB();                 // -1 where the target has no such figure
+const char* timerName();  // for the results: which clock the figures come from
+long peakRssKiB();        // -1 where the target has no such figure
 
 }  // namespace platform

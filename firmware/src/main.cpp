@@ -57,8 +57,10 @@ Options parse(int argc, char** argv) {
         else warn("unknown option", argv[i]);
     }
     if (o.blocks > BENCH_MAX_BLOCKS) {
-        std::printf("{\"type\":\"warning\",\"message\":\"--blocks %d is more than this build records; running %d\"}\n",
-                    o.blocks, BENCH_MAX_BLOCKS);
+        std::printf(
+            "{\"type\":\"warning\",\"message\":\"--blocks %d is more than this build records; running "
+            "%d\"}\n",
+            o.blocks, BENCH_MAX_BLOCKS);
         o.blocks = BENCH_MAX_BLOCKS;
     }
     o.blocks = std::max(1, o.blocks);
@@ -103,7 +105,8 @@ void report(const char* name, std::uint32_t* d, int n, double deadlineUs, double
     const double mean = toMicros(std::uint64_t(sum / n));
     std::printf(
         "{\"type\":\"latency\",\"model\":\"%s\",\"blocks\":%d,\"unit\":\"us\",\"mean\":%.3f,\"p50\":%.3f,"
-        "\"p95\":%.3f,\"p99\":%.3f,\"max\":%.3f,\"min\":%.3f,\"deadline_misses\":%d,\"real_time_factor\":%.6f}\n",
+        "\"p95\":%.3f,\"p99\":%.3f,\"max\":%.3f,\"min\":%.3f,\"deadline_misses\":%d,\"real_time_factor\":%."
+        "6f}\n",
         name, n, mean, toMicros(percentile(d, n, 0.50)), toMicros(percentile(d, n, 0.95)),
         toMicros(percentile(d, n, 0.99)), toMicros(d[n - 1]), toMicros(d[0]), misses, mean / blockUs);
 }
@@ -136,7 +139,8 @@ int main(int argc, char** argv) {
     const double blockUs = 1e6 * opt.blockSize / opt.sampleRate;  // the deadline: one buffer's duration
     std::printf(
         "{\"type\":\"meta\",\"target\":\"%s\",\"backend\":\"%s\",\"models\":%d,\"blocks\":%d,\"warmup\":%d,"
-        "\"block_size\":%d,\"sample_rate\":%d,\"deadline_us\":%.3f,\"timer\":\"%s\",\"ticks_per_second\":%lu}\n",
+        "\"block_size\":%d,\"sample_rate\":%d,\"deadline_us\":%.3f,\"timer\":\"%s\",\"ticks_per_second\":%lu}"
+        "\n",
         BENCH_TARGET, BENCH_BACKEND, kCount, opt.blocks, opt.warmup, opt.blockSize, opt.sampleRate, blockUs,
         platform::timerName(), (unsigned long)platform::ticksPerSecond());
 

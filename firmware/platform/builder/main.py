@@ -16,6 +16,7 @@ The options each environment sets in platformio.ini:
   custom_ldscript    linker script (baremetal)
   custom_models_dir  the exported models (build/models; RTMB_MODELS_DIR in the environment overrides it)
 """
+
 import os
 import shutil
 import sys
@@ -58,8 +59,14 @@ except SuiteError as exc:
     fail(str(exc))
 
 env.Replace(
-    CC=f"{prefix}gcc", CXX=cxx, AS=f"{prefix}gcc", AR=f"{prefix}gcc-ar", RANLIB=f"{prefix}gcc-ranlib",
-    LINK=cxx, OBJCOPY=f"{prefix}objcopy", SIZETOOL=f"{prefix}size",
+    CC=f"{prefix}gcc",
+    CXX=cxx,
+    AS=f"{prefix}gcc",
+    AR=f"{prefix}gcc-ar",
+    RANLIB=f"{prefix}gcc-ranlib",
+    LINK=cxx,
+    OBJCOPY=f"{prefix}objcopy",
+    SIZETOOL=f"{prefix}size",
     PROGSUFFIX=".elf" if baremetal else "",
 )
 env.Append(

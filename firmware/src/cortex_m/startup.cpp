@@ -31,6 +31,20 @@ extern "C" void Reset_Handler() {
 
 using Handler = void (*)();
 __attribute__((section(".vectors"), used)) const Handler vectors[16] = {
-    reinterpret_cast<Handler>(&__stack_top), Reset_Handler, hang, hang, hang, hang, hang, nullptr, nullptr,
-    nullptr, nullptr, hang, hang, nullptr, hang, SysTick_Handler,
+    reinterpret_cast<Handler>(&__stack_top),
+    Reset_Handler,
+    hang,
+    hang,
+    hang,
+    hang,
+    hang,
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
+    hang,
+    hang,
+    nullptr,
+    hang,
+    SysTick_Handler,
 };
