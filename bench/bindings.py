@@ -32,7 +32,10 @@ ffi.cdef(CDEF)
 def build(models_dir: Path, backend: str = "eigen", build_dir: Path = BUILD_DIR) -> Path:
     """Compile (or reuse) the library for the models exported into `models_dir`."""
     models_dir = Path(models_dir).resolve()
-    headers = [models_dir / name for name in manifest.engine_files(manifest.load(models_dir), "rtneural")]
+    doc = manifest.load(models_dir)
+    names = manifest.engine_files(doc, "rtneural")
+    manifest.verify(models_dir, doc, names)
+    headers = [models_dir / name for name in names]
     for h in headers:
         if not h.exists():
             raise SuiteError("missing: run make export first", h)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.targets import Target
-from common import rtneural
+from common import layout, manifest, rtneural
 from common.errors import SuiteError
 from common.layout import PROJECT
 
@@ -51,6 +51,9 @@ def build(target: Target, backend: str, models_dir: Path | None = None, root: Pa
     if missing:
         raise SuiteError(f"cannot build {target.name}: missing {', '.join(missing)}; make setup installs them")
     found = rtneural.require()
+    models_dir = Path(models_dir or layout.MODELS_DIR)
+    doc = manifest.load(models_dir)
+    manifest.verify(models_dir, doc, [*manifest.engine_files(doc, "rtneural"), doc["vectors_header"]])
     root = root or build_dir(backend)
     program = program_path(target, backend, root)
     before = program.stat().st_mtime_ns if program.exists() else None

@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from bench import callgrind, harness, results, targets
 from bench.build import build
-from common import layout, manifest, rtneural, table
+from common import cli, layout, manifest, rtneural, table
 from common.errors import SuiteError
 from common.git import project_commit
 
@@ -28,10 +28,10 @@ def main(argv=None) -> int:
         choices=[*rtneural.BACKENDS, "all"],
         help="RTNeural backend (default: the environment's own)",
     )
-    r.add_argument("--blocks", type=int, default=1000)
-    r.add_argument("--warmup", type=int, default=100)
-    r.add_argument("--block-size", type=int, default=512, help="samples per audio block")
-    r.add_argument("--sample-rate", type=int, default=48000)
+    r.add_argument("--blocks", type=cli.count(1), default=1000, help="blocks measured (at most the target's limit)")
+    r.add_argument("--warmup", type=cli.count(0), default=100)
+    r.add_argument("--block-size", type=cli.count(1, 1 << 20), default=512, help="samples per audio block")
+    r.add_argument("--sample-rate", type=cli.count(1, 1 << 24), default=48000)
     r.add_argument("--models-dir", type=Path, default=layout.MODELS_DIR, help="exported models (default build/models)")
     r.add_argument("--out", type=Path, default=layout.RUNS_DIR, help="where result files go")
     r.add_argument(
@@ -42,11 +42,15 @@ def main(argv=None) -> int:
     )
     r.add_argument("--no-callgrind", action="store_true", help="skip the instruction counts")
     args = parser.parse_args(argv)
-    try:
-        return list_targets() if args.command == "targets" else run(args)
-    except SuiteError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    if args.command == "targets":
+        return cli.guard(list_targets)
+    saved: list[Path] = []
+    return cli.guard(lambda: run(args, r, saved), lambda: interrupted(saved))
+
+
+def interrupted(saved: list[Path]) -> str:
+    kept = "".join(f"\n  kept {p}" for p in saved)
+    return f"{len(saved)} result(s) saved; the run in progress was not saved{kept}"
 
 
 def list_targets() -> int:
@@ -62,8 +66,14 @@ def list_targets() -> int:
     return 0
 
 
-def run(args) -> int:
+def run(args, parser: argparse.ArgumentParser, saved: list[Path]) -> int:
     target = targets.get(args.target)
+    if args.blocks > target.max_blocks:
+        parser.error(
+            f"argument --blocks: {args.blocks} is more than {target.name} records (at most "
+            f"{target.max_blocks}, BENCH_MAX_BLOCKS in platformio.ini)"
+        )
+    results.check_writable(args.out)
     found = rtneural.require()  # says exactly what is missing
     tolerance = max(m["engines"]["rtneural"]["tolerance"] for m in manifest.load(args.models_dir)["models"])
     missing = target.missing()
@@ -105,6 +115,7 @@ def run(args) -> int:
             )
             docs.append(doc)
             paths.append(results.write(doc, args.out))
+            saved.append(paths[-1])
     for doc, path in zip(docs, paths, strict=False):
         print(summary(doc))
         print(f"saved {path}\n")

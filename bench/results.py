@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import platform
 import re
+import secrets
+import tempfile
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
@@ -67,8 +69,8 @@ def document(
     rss = output["process"]["peak_rss_kib"] if output["process"] else -1
     doc = {
         "schema": SCHEMA_ID,
-        "id": f"{now.strftime('%Y%m%dT%H%M%SZ')}-{target.name}-{backend}",
-        "created": now.isoformat(timespec="seconds"),
+        "id": run_id(now, target.name, backend),
+        "created": now.isoformat(timespec="microseconds"),
         "target": {
             "name": target.name,
             "env": target.env,
@@ -112,16 +114,46 @@ def validate(doc: dict, source: str | Path = "result") -> None:
         raise SuiteError(f"not a valid {SCHEMA_ID} document at {where}: {exc.message}", source) from None
 
 
+def run_id(now: datetime, target: str, backend: str) -> str:
+    """<UTC time to the microsecond>-<target>-<backend>-<random>: sorts by time, and two runs started
+    at the same moment still differ."""
+    return f"{now.strftime('%Y%m%dT%H%M%S.%fZ')}-{target}-{backend}-{secrets.token_hex(3)}"
+
+
 def write(doc: dict, runs_dir: Path = layout.RUNS_DIR) -> Path:
-    path = Path(runs_dir) / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', doc['id'])}.json"
-    atomic.write_json(path, doc)
-    return path
+    """Save a result under its id; never replaces another result (a clash gets a fresh id)."""
+    for _ in range(8):
+        path = Path(runs_dir) / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', doc['id'])}.json"
+        try:
+            atomic.write_new(path, (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode())
+            return path
+        except FileExistsError:
+            doc["id"] = run_id(datetime.fromisoformat(doc["created"]), doc["target"]["name"], doc["backend"])
+    raise SuiteError("no free name for the result after 8 tries", runs_dir)
+
+
+def check_writable(runs_dir: Path) -> None:
+    """Fail before a long run, not after it, when results could not be saved in `runs_dir`."""
+    runs_dir = Path(runs_dir)
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=runs_dir):
+            pass
+    except OSError as exc:
+        raise SuiteError(f"results cannot be saved here ({exc.strerror or exc})", runs_dir) from None
+
+
+MAX_BYTES = 16 << 20  # a result is a few KB; a larger file is refused before it is parsed
 
 
 def load(path: Path) -> dict:
     try:
+        if Path(path).stat().st_size > MAX_BYTES:
+            raise SuiteError(f"{Path(path).stat().st_size:,} bytes: too large for a result", path)
         doc = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise SuiteError(f"unreadable result ({exc})", path) from None
+    if not isinstance(doc, dict):
+        raise SuiteError("not a result document (not a JSON object)", path)
     validate(doc, path)
     return doc

@@ -33,6 +33,14 @@ class Target:
         return f"{self.toolchain}g++"
 
     @property
+    def max_blocks(self) -> int:
+        """The most blocks the harness built for this target records (BENCH_MAX_BLOCKS)."""
+        for flag in self.build_flags:
+            if flag.startswith("-DBENCH_MAX_BLOCKS="):
+                return int(flag.split("=", 1)[1])
+        raise SuiteError(f"env:{self.env} sets no -DBENCH_MAX_BLOCKS in its build_flags", INI)
+
+    @property
     def timing(self) -> str:
         """How the latency figures come about: measured on this CPU, emulated, or counted."""
         return RUN_KINDS[self.run]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -47,3 +48,52 @@ def write_text(path, text: str) -> None:
 
 def write_json(path, obj, indent: int | None = 2) -> None:
     write_text(path, json.dumps(obj, indent=indent, sort_keys=True) + "\n")
+
+
+def write_new(path, data: bytes) -> None:
+    """Write `path` atomically, never replacing a file already there: FileExistsError if one is.
+
+    The bytes go to a temp file first, then are linked in under the name, which fails rather than
+    replaces (unlike rename), so two writers of the same name cannot lose one another's file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.link(tmp, path)
+    finally:
+        os.unlink(tmp)
+
+
+def replace_folder(folder: str | os.PathLike, files: dict[str, bytes]) -> None:
+    """Make `folder` hold exactly `files` (name -> bytes), all or nothing.
+
+    Everything is written into a sibling temp folder first; only when all of it is on disk is the
+    old folder moved aside and the new one renamed into place. A failure (a full disk, say) leaves
+    the old folder untouched and no temp folder behind.
+    """
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
+    try:
+        for name, data in files.items():
+            (tmp / name).write_bytes(data)
+            with open(tmp / name, "rb") as f:
+                os.fsync(f.fileno())
+        os.chmod(tmp, 0o777 & ~_umask())
+        old = None
+        if folder.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".old", dir=folder.parent))
+            os.rmdir(old)
+            os.replace(folder, old)
+        os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

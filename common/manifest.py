@@ -55,6 +55,17 @@ def models(doc: dict) -> list[str]:
     return [m["name"] for m in doc["models"]]
 
 
+def verify(models_dir: str | Path, doc: dict, names: list[str]) -> None:
+    """Each named file is there and is what export wrote: a truncated or edited file is named here,
+    not found later as a compiler error about some other file."""
+    for name in names:
+        path = Path(models_dir) / name
+        if not path.is_file():
+            raise SuiteError("missing from the export; export again (make export)", path)
+        if sha256(path) != doc["sha256"].get(name):
+            raise SuiteError("changed since export (its sha256 differs from manifest.json); export again", path)
+
+
 def engine_files(doc: dict, engine: str) -> list[str]:
     """Every file an engine's program compiles, relative to the export folder."""
     if engine not in doc["engines"]:

@@ -87,6 +87,12 @@ def find() -> RTNeural | None:
         root = Path(env).expanduser()
         if not (root / "RTNeural" / "RTNeural.h").exists():
             raise SuiteError("RTNEURAL_DIR points at no RTNeural checkout (no RTNeural/RTNeural.h there)", root)
+        if not (root / "modules" / "json" / "json.hpp").exists():
+            raise SuiteError(
+                "RTNEURAL_DIR is an incomplete RTNeural checkout: no modules/json/json.hpp "
+                "(RTNeural includes it; check out the whole repository)",
+                root,
+            )
         return RTNeural(root.resolve())
     for d in compiler_include_dirs():
         if (d / "RTNeural" / "RTNeural.h").exists() and (d / "modules" / "json" / "json.hpp").exists():

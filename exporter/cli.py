@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import layout, rtneural
+from common import cli, layout, rtneural
 from common.errors import SuiteError
 from exporter.layers import ExportError
 from models.catalog import select
@@ -27,12 +27,15 @@ def main(argv=None) -> int:
             p.add_argument("--backend", choices=rtneural.BACKENDS, default="eigen")
             p.add_argument("--no-rtneural", action="store_true", help="skip the RTNeural compile checks")
     args = parser.parse_args(argv)
-    try:
+
+    def work() -> int:
         specs = select(args.models)
-        return export(args, specs) if args.command == "export" else validate(args, specs)
-    except (SuiteError, ExportError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        try:
+            return export(args, specs) if args.command == "export" else validate(args, specs)
+        except ExportError as exc:
+            raise SuiteError(str(exc)) from None
+
+    return cli.guard(work, lambda: f"{args.out} is as it was before this command")
 
 
 def export(args, specs) -> int:

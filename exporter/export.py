@@ -3,17 +3,20 @@ for the set models.h, model_table.h, model_vectors.h and manifest.json, under bu
 
 Export reads only the checkpoints: the test vectors come from the probe each checkpoint carries, so
 the same checkpoints export to the same bytes anywhere, with or without data/ (apart from the
-project commit stamped into the JSON and the manifest). All models are converted in memory first
-and written only if all succeed, each file atomically, the manifest last.
+project commit stamped into the JSON and the manifest). All models are converted in memory first;
+then the whole folder is replaced at once (written beside it, then renamed into place), so a failure
+at any point, a full disk included, leaves the earlier export as it was and never a mix of the two.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from common import atomic, cgen, layout, manifest
+from common.errors import SuiteError
 from common.git import project_commit
 from exporter import convert, header, jsonio, tables, vectors
 from models import checkpoint
@@ -128,10 +131,31 @@ def export_all(specs: list[ModelSpec], checkpoints: Path, out_dir: Path) -> list
         "sha256": {name: _sha256(text) for name, text in sorted(files.items())},
     }
     out_dir = Path(out_dir)
-    for name, text in files.items():
-        atomic.write_text(out_dir / name, text)
-    atomic.write_json(out_dir / manifest.NAME, doc)
+    check_replaceable(out_dir)
+    blobs = {name: text.encode() for name, text in files.items()}
+    blobs[manifest.NAME] = (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
+    atomic.replace_folder(out_dir, blobs)
     return exports
+
+
+def check_replaceable(out_dir: Path) -> None:
+    """An export replaces its folder whole, so the folder must hold nothing but an earlier export."""
+    if not out_dir.exists():
+        return
+    if not out_dir.is_dir():
+        raise SuiteError("not a folder: give --out a folder for the export", out_dir)
+    ours = {manifest.NAME, "validation.json"}
+    if (out_dir / manifest.NAME).is_file():
+        ours |= set(manifest.load(out_dir)["sha256"])
+    strangers = sorted(
+        p.name for p in out_dir.iterdir() if p.name not in ours and not (p.is_file() and p.suffix in (".json", ".h"))
+    )
+    if strangers:
+        raise SuiteError(
+            f"holds files that are not an export ({', '.join(strangers[:5])}); an export replaces "
+            "its folder whole, so give --out an empty or new folder",
+            out_dir,
+        )
 
 
 def _sha256(text: str) -> str:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from bench import bindings
-from common import rtneural
+from common import manifest, rtneural
 from common.errors import SuiteError
 from common.layout import PARITY_TOLERANCE
 from models.catalog import get
@@ -67,6 +67,12 @@ def test_library_is_rebuilt_exactly_when_a_header_changes(exported, tmp_path):
     assert first.stat().st_mtime_ns == stamp
     header = models_dir / "groove_predictor.h"
     header.write_text(header.read_text() + "\n// changed\n")
+    with pytest.raises(SuiteError, match="changed since export") as err:  # not re-exported: refused, named
+        bindings.build(models_dir, "stl", tmp_path / "lib")
+    assert err.value.path == header
+    doc = json.loads((models_dir / "manifest.json").read_text())  # as a new export would record it
+    doc["sha256"]["groove_predictor.h"] = manifest.sha256(header)
+    (models_dir / "manifest.json").write_text(json.dumps(doc))
     second = bindings.build(models_dir, "stl", tmp_path / "lib")
     assert second != first and second.exists()
     assert not list((tmp_path / "lib").glob("*.tmp"))

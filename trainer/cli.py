@@ -9,8 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import atomic, layout
-from common.errors import SuiteError
+from common import atomic, cli, layout
 from models.catalog import select
 from trainer.profiles import PROFILES
 
@@ -25,7 +24,7 @@ def main(argv=None) -> int:
     t.add_argument("--data-dir", type=Path, default=layout.DATA_DIR)
     t.add_argument("--out", type=Path, default=layout.CHECKPOINTS)
     t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=cli.count(0, 2**32 - 1), default=0)
     t.add_argument("--fresh", action="store_true", help="ignore latest checkpoints and start over")
     t.add_argument("--no-progress", action="store_true")
 
@@ -38,11 +37,15 @@ def main(argv=None) -> int:
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    try:
-        return train(args) if args.command == "train" else prepare(args)
-    except SuiteError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    if args.command == "train":
+        return cli.guard(
+            lambda: train(args),
+            lambda: (
+                f"every finished epoch is saved in {args.out}/<model>/latest.pt (the epoch in progress is not); "
+                "run the same command to resume"
+            ),
+        )
+    return cli.guard(lambda: prepare(args), lambda: f"{args.data_dir} keeps the sets already prepared")
 
 
 def train(args) -> int:

@@ -143,6 +143,12 @@ def train_model(
 
     if latest.exists() and not fresh:
         resumed, ckpt = checkpoint.load(latest, spec)
+        if ckpt.get("profile") != profile.name:
+            raise SuiteError(
+                f"trained so far with profile {ckpt.get('profile')!r}, not {profile.name!r}: resume "
+                f"with --profile {ckpt.get('profile')}, or start over with --fresh (FRESH=1)",
+                latest,
+            )
         model.load_state_dict(resumed.state_dict())
         optimizer.load_state_dict(ckpt["optimizer"])
         start, history = ckpt["epoch"], ckpt["history"]
