@@ -3,20 +3,90 @@ vector per call, state carried, float64 arithmetic."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 
-from exporter.layers import BY_JSON_TYPE, out_size
+from common.errors import SuiteError
+from exporter.layers import BY_JSON_TYPE, activation, out_size
+
+MAX_SIZE = 1 << 20  # no layer of a real-time model is wider; a larger size field is refused
+MAX_BYTES = 256 << 20
+
+
+def read(path: str | Path) -> dict:
+    """An RTNeural model JSON, checked (structure, sizes, every weight's shape, finite numbers) before
+    any of it is used; SuiteError names the file and what is wrong."""
+    path = Path(path)
+    try:
+        if path.stat().st_size > MAX_BYTES:
+            raise SuiteError(f"{path.stat().st_size:,} bytes: too large for a model", path)
+        doc = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise SuiteError("missing: run make export first", path) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SuiteError(f"not valid JSON ({exc})", path) from None
+    problem = check(doc)
+    if problem:
+        raise SuiteError(f"not a model this suite reads: {problem}", path)
+    return doc
+
+
+def _size(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_SIZE else None
+
+
+def check(doc) -> str | None:
+    """What is wrong with a model JSON, or None."""
+    if not isinstance(doc, dict):
+        return "not a JSON object"
+    shape = doc.get("in_shape")
+    size = _size(shape[-1]) if isinstance(shape, list) and shape else None
+    if size is None:
+        return f"in_shape {shape!r}: its last entry must be a size from 1 to {MAX_SIZE}"
+    layers = doc.get("layers")
+    if not isinstance(layers, list) or not layers:
+        return "no layers"
+    for i, e in enumerate(layers):
+        where = f"layers[{i}]"
+        if not isinstance(e, dict) or not isinstance(e.get("type"), str):
+            return f"{where}: not a layer object with a type"
+        if e["type"] not in BY_JSON_TYPE:
+            return f"{where}: layer type {e['type']!r} is not one RTNeural's JSON loader reads"
+        where = f"{where} ({e['type']})"
+        out = _size(e["shape"][-1]) if isinstance(e.get("shape"), list) and e["shape"] else None
+        if out is None:
+            return f"{where}: shape {e.get('shape')!r} must end in a size from 1 to {MAX_SIZE}"
+        act = e.get("activation") or ""
+        if not isinstance(act, str) or ((act or e["type"] == "activation") and act not in activation.MODELT):
+            return f"{where}: unknown activation {act!r}"
+        if not isinstance(e.get("weights"), list):
+            return f"{where}: no weights list"
+        try:
+            weights = [np.asarray(w, dtype=np.float64) for w in e["weights"]]
+            expected = BY_JSON_TYPE[e["type"]].weight_shapes(e, size)
+        except (ValueError, TypeError, KeyError, IndexError, ZeroDivisionError) as exc:
+            return f"{where}: unreadable weights or fields ({exc})"
+        shapes = [w.shape for w in weights]
+        if shapes not in expected:
+            return f"{where}: weights of shapes {shapes}, expected {' or '.join(map(str, expected))}"
+        if not all(np.isfinite(w).all() for w in weights):
+            return f"{where}: a weight is NaN or infinite"
+        size = out if e["type"] != "activation" else size
+    return None
 
 
 class Model:
     def __init__(self, model_json: dict):
+        problem = check(model_json)
+        if problem:
+            raise ValueError(problem)
         shape = model_json["in_shape"]
         self.in_size = int(shape[-1])
         self.layers = []
         size = self.in_size
         for e in model_json["layers"]:
-            if e["type"] not in BY_JSON_TYPE:
-                raise ValueError(f"layer type {e['type']!r} is not one RTNeural's JSON loader reads")
             unit = BY_JSON_TYPE[e["type"]]
             self.layers.append(unit.Runtime(e, size))
             size = out_size(e) if e["type"] != "activation" else size

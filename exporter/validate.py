@@ -57,6 +57,28 @@ def read_json(path: Path) -> dict:
         raise SuiteError(f"not valid JSON ({exc})", path) from None
 
 
+def read_vectors(path: Path, in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Test vectors: `inputs` [steps][in_size] (finite) and `outputs` [steps][out_size], steps >= 1."""
+    doc = read_json(path)
+    arrays = []
+    for key, width in (("inputs", in_size), ("outputs", out_size)):
+        if not isinstance(doc, dict) or key not in doc:
+            raise SuiteError(f"no {key!r} in the test vectors", path)
+        try:
+            a = np.asarray(doc[key], dtype=np.float32)
+        except (ValueError, TypeError) as exc:
+            raise SuiteError(f"{key} is not a table of numbers ({exc})", path) from None
+        if a.ndim != 2 or a.shape[0] < 1 or a.shape[1] != width:
+            raise SuiteError(f"{key} has shape {list(a.shape)}, expected [steps >= 1, {width}]", path)
+        arrays.append(a)
+    inputs, outputs = arrays
+    if len(inputs) != len(outputs):
+        raise SuiteError(f"{len(inputs)} input steps but {len(outputs)} output steps", path)
+    if not np.isfinite(inputs).all():
+        raise SuiteError("an input is NaN or infinite", path)
+    return inputs, outputs
+
+
 def row(doc: dict, spec: ModelSpec, out_dir: Path) -> dict:
     for m in doc["models"]:
         if m["name"] == spec.snake_name:
@@ -93,8 +115,8 @@ def check_python(spec: ModelSpec, doc: dict, out_dir: Path, checkpoints: Path) -
     for key, value in declared.items():
         if m[key] != value:
             rep.problems.append(f"manifest says {key} {m[key]!r}, the declaration {value!r}")
-    model_json = read_json(out_dir / m["files"]["json"])
-    vec = read_json(out_dir / m["files"]["vectors"])
+    model_json = runtime.read(out_dir / m["files"]["json"])
+    inputs, outputs = read_vectors(out_dir / m["files"]["vectors"], spec.input_size, spec.output_size)
     torch_model, _ = checkpoint.load(ckpt_path, spec)
     if checkpoint.sha256(ckpt_path) != m["checkpoint"]["sha256"]:
         rep.problems.append(
@@ -110,7 +132,6 @@ def check_python(spec: ModelSpec, doc: dict, out_dir: Path, checkpoints: Path) -
     }
     if len(set(rep.counts.values())) != 1:
         rep.problems.append(f"parameter counts differ: {rep.counts}")
-    inputs, outputs = np.asarray(vec["inputs"], dtype=np.float32), np.asarray(vec["outputs"], dtype=np.float32)
     rep.errors["checkpoint"] = max_error(vectors.torch_outputs(torch_model, inputs), outputs)
     rep.errors["reference"] = max_error(runtime.Model(model_json).run(inputs), outputs)
     return rep
@@ -118,7 +139,8 @@ def check_python(spec: ModelSpec, doc: dict, out_dir: Path, checkpoints: Path) -
 
 def max_error(got: np.ndarray, expected: np.ndarray) -> float:
     """The largest absolute difference; NaN when either side has a NaN or an infinity."""
-    diff = np.abs(np.asarray(got, np.float64) - np.asarray(expected, np.float64))
+    with np.errstate(invalid="ignore"):  # inf - inf is NaN here, on purpose
+        diff = np.abs(np.asarray(got, np.float64) - np.asarray(expected, np.float64))
     return float(diff.max()) if np.isfinite(diff).all() else float("nan")
 
 

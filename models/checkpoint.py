@@ -69,9 +69,7 @@ def load(path: str | Path, spec: ModelSpec):
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise SuiteError(
-            f"not a readable checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0]})", path
-        ) from None
+        raise SuiteError(f"not a readable checkpoint ({type(exc).__name__}: {first_line(exc)})", path) from None
     if not isinstance(ckpt, dict) or "format" not in ckpt:
         raise SuiteError(f"not a checkpoint of this project (expected keys {', '.join(REQUIRED)})", path)
     if ckpt["format"] == 1:
@@ -105,8 +103,12 @@ def load(path: str | Path, spec: ModelSpec):
     try:
         model.load_state_dict(ckpt["state_dict"])
     except (RuntimeError, TypeError, AttributeError) as exc:
-        raise SuiteError(f"weights do not fit {spec.name}: {str(exc).splitlines()[0]}", path) from None
+        raise SuiteError(f"weights do not fit {spec.name}: {first_line(exc)}", path) from None
     return model.eval(), ckpt
+
+
+def first_line(exc: Exception) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
 
 
 def probe_inputs(ckpt: dict) -> np.ndarray:

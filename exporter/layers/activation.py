@@ -19,6 +19,10 @@ MODELT = {
 }
 
 
+def weight_shapes(e: dict, in_size: int) -> list[list[tuple]]:
+    return [[]]
+
+
 def apply(name: str, x: np.ndarray) -> np.ndarray:
     if name == "tanh":
         return np.tanh(x)

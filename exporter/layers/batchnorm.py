@@ -12,6 +12,10 @@ JSON_TYPES = ("batchnorm",)
 TORCH_TYPES = (nn.BatchNorm1d,)
 
 
+def weight_shapes(e: dict, in_size: int) -> list[list[tuple]]:
+    return [[(in_size,)] * 4, [(in_size,)] * 2]
+
+
 def from_torch(module: nn.BatchNorm1d, in_size: int) -> list[dict]:
     if not module.track_running_stats:
         raise ValueError("BatchNorm1d without running statistics cannot run one frame at a time")

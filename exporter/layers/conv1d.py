@@ -17,6 +17,11 @@ JSON_TYPES = ("conv1d",)
 TORCH_TYPES = (nn.Conv1d,)
 
 
+def weight_shapes(e: dict, in_size: int) -> list[list[tuple]]:
+    out, groups = int(e["shape"][-1]), int(e.get("groups", 1))
+    return [[(int(e["kernel_size"][-1]), in_size // groups, out), (out,)]]
+
+
 def from_torch(module: nn.Conv1d, in_size: int) -> list[dict]:
     if module.stride != (1,):
         raise ValueError(f"Conv1d stride {module.stride[0]}: RTNeural's streaming Conv1D runs stride 1 only")

@@ -12,6 +12,12 @@ JSON_TYPES = ("dense", "time-distributed-dense")
 TORCH_TYPES = (nn.Linear,)
 
 
+def weight_shapes(e: dict, in_size: int) -> list[list[tuple]]:
+    """The weight shapes a JSON entry may have (each alternative a list): kernel [in][out], bias."""
+    out = int(e["shape"][-1])
+    return [[(in_size, out), (out,)], [(in_size, out)]]
+
+
 def from_torch(module: nn.Linear, in_size: int) -> list[dict]:
     weights = [f32(module.weight).T]
     if module.bias is not None:

@@ -15,6 +15,11 @@ JSON_TYPES = ("gru",)
 TORCH_TYPES = (nn.GRU,)
 
 
+def weight_shapes(e: dict, in_size: int) -> list[list[tuple]]:
+    H = int(e["shape"][-1])
+    return [[(in_size, 3 * H), (H, 3 * H), (2, 3 * H)]]
+
+
 def zrn(a: np.ndarray, H: int) -> np.ndarray:
     """Swap PyTorch's first two gate blocks (r, z) along axis 0."""
     return np.concatenate([a[H : 2 * H], a[:H], a[2 * H :]], axis=0)

@@ -17,6 +17,11 @@ JSON_TYPES = ("lstm",)
 TORCH_TYPES = (nn.LSTM,)
 
 
+def weight_shapes(e: dict, in_size: int) -> list[list[tuple]]:
+    H = int(e["shape"][-1])
+    return [[(in_size, 4 * H), (H, 4 * H), (4 * H,)]]
+
+
 def from_torch(module: nn.LSTM, in_size: int) -> list[dict]:
     return [
         entry("lstm", module.hidden_size, [w_ih.T, w_hh.T, b_ih + b_hh], "tanh")

@@ -11,6 +11,12 @@ JSON_TYPES = ("prelu",)
 TORCH_TYPES = (nn.PReLU,)
 
 
+def weight_shapes(e: dict, in_size: int) -> list[list[tuple]]:
+    """[[alpha...]]: one alpha per feature, or fewer that RTNeural repeats."""
+    n = np.shape(e["weights"][0])[-1] if e["weights"] and np.ndim(e["weights"][0]) == 2 else 0
+    return [[(1, n)]] if 1 <= n <= in_size else [[(1, in_size)]]
+
+
 def from_torch(module: nn.PReLU, in_size: int) -> list[dict]:
     return [entry("prelu", in_size, [f32(module.weight)[None, :]])]
 

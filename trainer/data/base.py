@@ -1,6 +1,7 @@
 """Sequences, data sets, the per-file parse cache and window sampling, shared by every task."""
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import logging
@@ -11,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from common import atomic
+from common.errors import SuiteError
 
 log = logging.getLogger("trainer.data")
 
@@ -60,6 +62,35 @@ def split_sequences(seqs: list[Sequence], keys: list[str]) -> tuple[list[Sequenc
     if not val and len(train) > 1:  # a tiny set still needs something to validate on
         val.append(train.pop())
     return train, val
+
+
+# --- index tables -------------------------------------------------------------------------------
+
+MAX_TABLE_BYTES = 64 << 20  # the largest real index (MAESTRO's) is ~200 KB
+
+
+def read_table(path: Path, required: tuple[str, ...], ragged: bool = False, **csv_options) -> list[dict[str, str]]:
+    """The rows of a data set's CSV index, checked: text, a header holding `required`, every row as
+    long as the header (shorter rows allowed when `ragged`: DEAM's songs differ in length). A problem
+    is the user's (SuiteError naming the file), never a traceback."""
+    try:
+        if path.stat().st_size > MAX_TABLE_BYTES:
+            raise SuiteError(f"{path.stat().st_size:,} bytes: too large for a data set index", path)
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f, **csv_options)
+            header = [h.strip() for h in reader.fieldnames or []]
+            missing = [c for c in required if c not in header]
+            if missing:
+                raise SuiteError(f"no {', '.join(missing)} column in its header ({', '.join(header) or 'empty'})",
+                                 path)
+            rows = []
+            for number, row in enumerate(reader, 2):
+                if None in row or (None in row.values() and not ragged) or any(row.get(c) is None for c in required):
+                    raise SuiteError(f"line {number} has a different number of fields than the header", path)
+                rows.append({k.strip(): v for k, v in row.items() if v is not None})
+            return rows
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise SuiteError(f"not a CSV text table ({exc})", path) from None
 
 
 # --- the per-file parse cache -------------------------------------------------------------------

@@ -13,7 +13,7 @@ import numpy as np
 
 from models import layouts
 from trainer.data import midi
-from trainer.data.base import Sequence
+from trainer.data.base import Sequence, read_table
 
 VERSION = "dynamics-1"
 TARGET = "dynamics"
@@ -30,9 +30,8 @@ def jobs(data_dir: Path):
 def index(data_dir: Path) -> list[tuple[Path, str]]:
     out = []
     for table in sorted(data_dir.rglob("maestro-v*.csv")):
-        with open(table, newline="") as f:
-            for row in csv.DictReader(f):
-                out.append((table.parent / row["midi_filename"], row.get("split", "train")))
+        for row in read_table(table, ("midi_filename",)):
+            out.append((table.parent / row["midi_filename"], row.get("split") or "train"))
     return out
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from models import layouts
-from trainer.data.base import Sequence
+from common.errors import SuiteError
+from trainer.data.base import Sequence, read_table
 
 VERSION = "emotion-1"
 TARGET = "emotion"
@@ -45,11 +46,13 @@ def annotation_tables(data_dir: Path) -> tuple[Path, Path] | None:
 def read_annotations(table: Path) -> dict[str, dict[int, float]]:
     """song_id -> {time in ms: value}."""
     out = {}
-    with open(table, newline="") as f:
-        for row in csv.DictReader(f, skipinitialspace=True):
-            song = row.pop("song_id").strip()
-            out[song] = {int(k.strip()[7:-2]): float(v) for k, v in row.items()
-                         if k and k.strip().startswith("sample_") and v not in (None, "", "NaN")}
+    for number, row in enumerate(read_table(table, ("song_id",), ragged=True, skipinitialspace=True), 2):
+        song = row.pop("song_id").strip()
+        try:
+            out[song] = {int(k[7:-2]): float(v) for k, v in row.items()
+                         if k.startswith("sample_") and k.endswith("ms") and v not in ("", "NaN")}
+        except ValueError as exc:
+            raise SuiteError(f"line {number}: {exc}", table) from None
     return out
 
 

@@ -17,7 +17,8 @@ import numpy as np
 
 from models import layouts
 from trainer.data import midi
-from trainer.data.base import Sequence
+from common.errors import SuiteError
+from trainer.data.base import Sequence, read_table
 
 VERSION = "groove-1"
 TARGET = "groove"
@@ -38,10 +39,14 @@ def jobs(data_dir: Path):
 def index(data_dir: Path) -> list[tuple[Path, float, str]]:
     out = []
     for table in sorted(data_dir.rglob("info.csv")):
-        with open(table, newline="") as f:
-            for row in csv.DictReader(f):
-                if "midi_filename" in row and "bpm" in row:
-                    out.append((table.parent / row["midi_filename"], float(row["bpm"]), row.get("split", "train")))
+        for number, row in enumerate(read_table(table, ("midi_filename", "bpm")), 2):
+            try:
+                bpm = float(row["bpm"])
+            except ValueError:
+                bpm = float("nan")
+            if not 1 <= bpm <= 1000:
+                raise SuiteError(f"line {number}: bpm {row['bpm']!r} is not a tempo", table)
+            out.append((table.parent / row["midi_filename"], bpm, row.get("split") or "train"))
     return out
 
 
