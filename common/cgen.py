@@ -5,6 +5,7 @@ A leaf module: the exporter writes model headers with it and nothing else need i
 
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
@@ -121,11 +122,18 @@ def identifier(name: str) -> str:
 
 
 def hex_float(x: float) -> str:
-    """A float32 value as an exact hexadecimal literal.
+    """A float32 value as an exact hexadecimal literal; NaN and infinities as GCC's constant builtins
+    (a model that overflows has such expected outputs, and parity must see them).
 
     >>> hex_float(0.5), hex_float(-3.25), hex_float(0.0)
     ('0x1p-1f', '-0x1.ap+1f', '0x0p+0f')
+    >>> hex_float(float("nan")), hex_float(float("-inf"))
+    ('__builtin_nanf("")', '-__builtin_inff()')
     """
+    if math.isnan(x):
+        return '__builtin_nanf("")'
+    if math.isinf(x):
+        return f"{'-' if x < 0 else ''}__builtin_inff()"
     mantissa, exponent = float(x).hex().split("p")
     if "." in mantissa:
         mantissa = mantissa.rstrip("0").rstrip(".")
