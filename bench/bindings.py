@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from cffi import FFI
 
-from common import cxx, layout, manifest, rtneural
+from common import cxx, engines, layout, manifest, rtneural
 from common.errors import SuiteError
 
 SOURCE = Path(__file__).with_name("cabi.cpp")
@@ -29,25 +29,28 @@ ffi = FFI()
 ffi.cdef(CDEF)
 
 
-def build(models_dir: Path, backend: str = "eigen", build_dir: Path = BUILD_DIR) -> Path:
-    """Compile (or reuse) the library for the models exported into `models_dir`."""
+def build(models_dir: Path, engine: str = engines.GENERATED, build_dir: Path = BUILD_DIR) -> Path:
+    """Compile (or reuse) the library for the models exported into `models_dir`, on `engine` (the
+    generated engine, which needs nothing, or an RTNeural backend)."""
     models_dir = Path(models_dir).resolve()
     doc = manifest.load(models_dir)
-    names = manifest.engine_files(doc, "rtneural")
+    key = engines.manifest_key(engines.check(engine))
+    names = manifest.engine_files(doc, key)
     manifest.verify(models_dir, doc, names)
-    headers = [models_dir / name for name in names]
-    for h in headers:
-        if not h.exists():
-            raise SuiteError("missing: run make export first", h)
-    found = rtneural.require()
-    flags = ["-std=c++17", "-O2", "-shared", "-fPIC", *found.flags(backend), f"-I{models_dir}"]
+    table = doc["engines"][key]["table"]
+    if engine == engines.GENERATED:
+        engine_flags, salt = list(engines.GENERATED_FLAGS), ""
+    else:
+        found = rtneural.require()
+        engine_flags, salt = found.flags(engine), found.commit
+    flags = ["-std=c++17", "-O2", "-shared", "-fPIC", *engine_flags, f"-I{models_dir}", f'-DRTMB_MODEL_TABLE="{table}"']
     return cxx.cached(
-        f"librtmb-{backend}",
+        f"librtmb-{engine}",
         SOURCE,
         flags,
-        headers,
+        [models_dir / n for n in names],
         Path(build_dir),
-        found.commit,
+        salt,
         what="the cffi library",
         suffix=".so",
     )
@@ -64,8 +67,8 @@ class Models:
         self.sizes = {n: (self.lib.rtmb_input_size(i), self.lib.rtmb_output_size(i)) for n, i in self.index.items()}
 
     @classmethod
-    def build(cls, models_dir: Path, backend: str = "eigen", build_dir: Path = BUILD_DIR) -> Models:
-        return cls(build(models_dir, backend, build_dir))
+    def build(cls, models_dir: Path, engine: str = engines.GENERATED, build_dir: Path = BUILD_DIR) -> Models:
+        return cls(build(models_dir, engine, build_dir))
 
     @property
     def names(self) -> list[str]:

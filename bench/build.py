@@ -1,5 +1,5 @@
-"""Building the harness for a target and backend through PlatformIO (the same `pio run -e <env>`
-a user runs), in a build folder per backend so switching backends reuses each one's objects."""
+"""Building the harness for a target and engine through PlatformIO (the same `pio run -e <env>` a
+user runs), in a build folder per engine so switching engines reuses each one's objects."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.targets import Target
-from common import layout, manifest, rtneural
+from common import engines, layout, manifest, rtneural
 from common.errors import SuiteError
 from common.layout import PROJECT
 
@@ -25,20 +25,20 @@ class Build:
     reused: bool  # nothing had changed: the earlier program was kept
     compiler: str
     flags: list[str]
-    sizes: dict  # text / data / bss from the toolchain's `size`
+    sizes: dict  # text / data / bss from the toolchain's `size`, and every section's size
 
 
-def build_dir(backend: str) -> Path:
-    return PROJECT / ".pio" / f"build-{backend}"
+def build_dir(engine: str) -> Path:
+    return PROJECT / ".pio" / f"build-{engine}"
 
 
-def program_path(target: Target, backend: str, root: Path | None = None) -> Path:
+def program_path(target: Target, engine: str, root: Path | None = None) -> Path:
     suffix = ".elf" if target.os == "baremetal" else ""
-    return (root or build_dir(backend)) / target.env / f"program{suffix}"
+    return (root or build_dir(engine)) / target.env / f"program{suffix}"
 
 
-def pio_env(backend: str, root: Path, models_dir: Path | None) -> dict:
-    env = {**os.environ, **QUIET_PIO, "RTMB_BACKEND": backend, "PLATFORMIO_BUILD_DIR": str(root)}
+def pio_env(engine: str, root: Path, models_dir: Path | None) -> dict:
+    env = {**os.environ, **QUIET_PIO, "RTMB_ENGINE": engine, "PLATFORMIO_BUILD_DIR": str(root)}
     if models_dir is not None:
         env["RTMB_MODELS_DIR"] = str(Path(models_dir).resolve())
     venv_bin = str(Path(sys.executable).parent)
@@ -46,22 +46,25 @@ def pio_env(backend: str, root: Path, models_dir: Path | None) -> dict:
     return env
 
 
-def build(target: Target, backend: str, models_dir: Path | None = None, root: Path | None = None) -> Build:
+def build(target: Target, engine: str, models_dir: Path | None = None, root: Path | None = None) -> Build:
     missing = target.missing()
     if missing:
         raise SuiteError(f"cannot build {target.name}: missing {', '.join(missing)}; make setup installs them")
-    found = rtneural.require()
+    engine_flags = list(engines.GENERATED_FLAGS)
+    if engine != engines.GENERATED:
+        engine_flags = rtneural.require().flags(engine)
     models_dir = Path(models_dir or layout.MODELS_DIR)
     doc = manifest.load(models_dir)
-    manifest.verify(models_dir, doc, [*manifest.engine_files(doc, "rtneural"), doc["vectors_header"]])
-    root = root or build_dir(backend)
-    program = program_path(target, backend, root)
+    key = engines.manifest_key(engine)
+    manifest.verify(models_dir, doc, [*manifest.engine_files(doc, key), doc["vectors_header"]])
+    root = root or build_dir(engine)
+    program = program_path(target, engine, root)
     before = program.stat().st_mtime_ns if program.exists() else None
     t0 = time.time()
     done = subprocess.run(
         ["pio", "run", "-e", target.env],
         cwd=PROJECT,
-        env=pio_env(backend, root, models_dir),
+        env=pio_env(engine, root, models_dir),
         capture_output=True,
         text=True,
     )
@@ -69,7 +72,7 @@ def build(target: Target, backend: str, models_dir: Path | None = None, root: Pa
     if done.returncode != 0:
         errors = [line for line in (done.stdout + done.stderr).splitlines() if "rror" in line]
         raise SuiteError(
-            f"pio run -e {target.env} (backend {backend}) failed:\n" + "\n".join(errors[-15:]),
+            f"pio run -e {target.env} (engine {engine}) failed:\n" + "\n".join(errors[-15:]),
             PROJECT / "platformio.ini",
         )
     return Build(
@@ -77,7 +80,7 @@ def build(target: Target, backend: str, models_dir: Path | None = None, root: Pa
         seconds=round(seconds, 2),
         reused=before == program.stat().st_mtime_ns,
         compiler=compiler_version(target),
-        flags=[*target.build_flags, *found.flags(backend)],
+        flags=[*target.build_flags, *engine_flags],
         sizes=sizes(target, program),
     )
 
@@ -88,7 +91,16 @@ def compiler_version(target: Target) -> str:
 
 
 def sizes(target: Target, program: Path) -> dict:
-    """Berkeley-format `size`: text, data, bss in bytes."""
-    out = subprocess.run([f"{target.toolchain}size", str(program)], capture_output=True, text=True, check=True)
+    """Berkeley-format totals (text, data, bss) and, from `size -A`, every allocated section, so
+    where the weights went (.rodata in flash, .weights in external memory) shows."""
+    tool = f"{target.toolchain}size"
+    out = subprocess.run([tool, str(program)], capture_output=True, text=True, check=True)
     text, data, bss = (int(v) for v in out.stdout.splitlines()[1].split()[:3])
-    return {"text": text, "data": data, "bss": bss}
+    sections = {}
+    for line in subprocess.run(
+        [tool, "-A", str(program)], capture_output=True, text=True, check=True
+    ).stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0].startswith(".") and parts[1].isdigit() and int(parts[1]) and int(parts[2]):
+            sections[parts[0]] = int(parts[1])
+    return {"text": text, "data": data, "bss": bss, "sections": sections}

@@ -1,7 +1,8 @@
-// A small C ABI over the exported models (build/models/model_table.h), so Python calls the compiled
-// models through cffi (bench/bindings.py). Models are addressed by their index in the table; each
-// loads its weights on first use, never inside a timed call after that.
-#include "model_table.h"
+// A small C ABI over the exported models, so Python calls the compiled models through cffi
+// (bench/bindings.py). Build with -DRTMB_MODEL_TABLE='"<engine's table>"' (model_table.h for
+// RTNeural, generated_table.h for the generated engine). Models are addressed by their index in the
+// table; each loads its weights on first use, never inside a timed call after that.
+#include RTMB_MODEL_TABLE
 
 #include <cstddef>
 #include <cstring>

@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from bench import callgrind, harness, results, targets
 from bench.build import build
-from common import cli, layout, manifest, rtneural, table
+from common import cli, engines, layout, manifest, rtneural, table
 from common.errors import SuiteError
 from common.git import project_commit
 
@@ -20,13 +20,16 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="bench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("targets", help="list the targets and whether their toolchains are installed")
+    sub.add_parser("engines", help="per target, which engines can run, and why not where one cannot")
     r = sub.add_parser("run", help="build, run and measure the harness on a target")
     r.add_argument("--target", required=True, help="x86, aarch64, armv7, cortex-m7 (or a PlatformIO env name)")
     r.add_argument(
+        "--engine",
         "--backend",
+        dest="engine",
         default=None,
-        choices=[*rtneural.BACKENDS, "all"],
-        help="RTNeural backend (default: the environment's own)",
+        choices=[*engines.NAMES, "all"],
+        help="generated, an RTNeural backend, or all (default: every engine available for the target)",
     )
     r.add_argument("--blocks", type=cli.count(1), default=1000, help="blocks measured (at most the target's limit)")
     r.add_argument("--warmup", type=cli.count(0), default=100)
@@ -38,12 +41,12 @@ def main(argv=None) -> int:
         "--build-dir",
         type=Path,
         default=None,
-        help="PlatformIO build folders go under here, one per backend (default .pio/)",
+        help="PlatformIO build folders go under here, one per engine (default .pio/)",
     )
     r.add_argument("--no-callgrind", action="store_true", help="skip the instruction counts")
     args = parser.parse_args(argv)
-    if args.command == "targets":
-        return cli.guard(list_targets)
+    if args.command in ("targets", "engines"):
+        return cli.guard(list_targets if args.command == "targets" else list_engines)
     saved: list[Path] = []
     return cli.guard(lambda: run(args, r, saved), lambda: interrupted(saved))
 
@@ -59,11 +62,49 @@ def list_targets() -> int:
     for t in targets.load().values():
         missing = t.missing()
         rows.append(
-            (t.name, t.env, t.board, t.run, t.backend, "ok" if not missing else "missing " + ", ".join(missing))
+            (
+                t.name,
+                t.env,
+                t.board,
+                t.run,
+                " ".join(t.engines),
+                "ok" if not missing else "missing " + ", ".join(missing),
+            )
         )
-    print(table.render(rows, ("target", "env", "board", "runs", "backend", "toolchain")))
-    print(f"RTNeural: {found.root} ({found.commit[:12]})" if found else f"RTNeural: {rtneural.MISSING}")
+    print(table.render(rows, ("target", "env", "board", "runs", "engines", "toolchain")))
+    print(rtneural_line(found))
     return 0
+
+
+def rtneural_line(found) -> str:
+    if found is None:
+        return f"RTNeural: not found ({rtneural.SETUP_HINT}); the generated engine needs nothing"
+    return f"RTNeural: {found.root} (commit {found.commit}; pinned {rtneural.PIN})"
+
+
+def list_engines() -> int:
+    """Per target, each engine and whether it can run there now, and if not, why."""
+    rows = []
+    for t in targets.load().values():
+        missing = t.missing()
+        for engine in engines.NAMES:
+            why = "; ".join(missing) or engines.available(engine)
+            if why is None and engine not in t.engines:
+                why = f"not validated on {t.name} (custom_engines in platformio.ini)"
+            rows.append((t.name, engine, "yes" if why is None else "no", why or ""))
+    print(table.render(rows, ("target", "engine", "available", "why not")))
+    print(rtneural_line(rtneural.find()))
+    return 0
+
+
+def chosen_engines(target: targets.Target, asked: str | None) -> list[str]:
+    """`--engine`: one engine, or every engine available for the target (the default, and `all`)."""
+    if asked not in (None, "all"):
+        why = engines.available(asked)
+        if why:
+            raise SuiteError(f"engine {asked} cannot run here: {why}")
+        return [asked]
+    return [e for e in target.engines if engines.available(e) is None]
 
 
 def run(args, parser: argparse.ArgumentParser, saved: list[Path]) -> int:
@@ -74,54 +115,51 @@ def run(args, parser: argparse.ArgumentParser, saved: list[Path]) -> int:
             f"{target.max_blocks}, BENCH_MAX_BLOCKS in platformio.ini)"
         )
     results.check_writable(args.out)
-    found = rtneural.require()  # says exactly what is missing
-    tolerance = max(m["engines"]["rtneural"]["tolerance"] for m in manifest.load(args.models_dir)["models"])
     missing = target.missing()
     if missing:
         raise SuiteError(f"target {target.name} needs {', '.join(missing)}")
-    backends = list(rtneural.BACKENDS) if args.backend == "all" else [args.backend or target.backend]
+    doc = manifest.load(args.models_dir)
+    chosen = chosen_engines(target, args.engine)
+    found = rtneural.find()
     count = target.run == "native" and callgrind.available() and not args.no_callgrind
     harness_args = [
-        "--blocks",
-        str(args.blocks),
-        "--warmup",
-        str(args.warmup),
-        "--block-size",
-        str(args.block_size),
-        "--sample-rate",
-        str(args.sample_rate),
+        *("--blocks", str(args.blocks), "--warmup", str(args.warmup)),
+        *("--block-size", str(args.block_size), "--sample-rate", str(args.sample_rate)),
     ]
     steps = ["build", "run"] + (["callgrind"] if count else [])
     commit = project_commit()
     docs, paths = [], []
-    with tqdm(total=len(backends) * len(steps), desc=f"bench {target.name}", unit="step", disable=None) as bar:
-        for backend in backends:
-            bar.set_postfix_str(f"{backend}: build")
-            root = args.build_dir / f"build-{backend}" if args.build_dir else None
-            built = build(target, backend, args.models_dir, root)
+    with tqdm(total=len(chosen) * len(steps), desc=f"bench {target.name}", unit="step", disable=None) as bar:
+        for engine in chosen:
+            bar.set_postfix_str(f"{engine}: build")
+            root = args.build_dir / f"build-{engine}" if args.build_dir else None
+            built = build(target, engine, args.models_dir, root)
             bar.update()
-            bar.set_postfix_str(f"{backend}: run {args.blocks} blocks")
+            bar.set_postfix_str(f"{engine}: run {args.blocks} blocks")
             output = harness.parse(harness.run(target, built.program, harness_args), str(built.program))
             bar.update()
             instructions = None
             if count:
-                bar.set_postfix_str(f"{backend}: callgrind")
+                bar.set_postfix_str(f"{engine}: callgrind")
                 instructions = callgrind.per_block(built.program)
                 bar.update()
             for warning in output["warnings"]:
-                tqdm.write(f"warning: {target.name} / {backend}: the harness says: {warning}", file=sys.stderr)
-            doc = results.document(
-                target, backend, built, output, instructions, found.commit, commit, tolerance=tolerance
+                tqdm.write(f"warning: {target.name} / {engine}: the harness says: {warning}", file=sys.stderr)
+            key = engines.manifest_key(engine)
+            tolerance = max(m["engines"][key]["tolerance"] for m in doc["models"])
+            rt_commit = found.commit if found is not None and engine != engines.GENERATED else None
+            result = results.document(
+                target, engine, built, output, instructions, rt_commit, commit, tolerance=tolerance
             )
-            docs.append(doc)
-            paths.append(results.write(doc, args.out))
+            docs.append(result)
+            paths.append(results.write(result, args.out))
             saved.append(paths[-1])
-    for doc, path in zip(docs, paths, strict=False):
-        print(summary(doc))
+    for result, path in zip(docs, paths, strict=True):
+        print(summary(result))
         print(f"saved {path}\n")
-    failed = [d["backend"] for d in docs if not d["parity_ok"]]
+    failed = [results.engine_name(d) for d in docs if not d["parity_ok"]]
     if failed:
-        print(f"error: parity above {tolerance:g} on {target.name} with {', '.join(failed)}", file=sys.stderr)
+        print(f"error: parity above the tolerance on {target.name} with {', '.join(failed)}", file=sys.stderr)
         return 1
     return 0
 
@@ -129,7 +167,7 @@ def run(args, parser: argparse.ArgumentParser, saved: list[Path]) -> int:
 def summary(doc: dict) -> str:
     unit = {"measured": "us", "emulated": "us (emulated)", "counted": "us (virtual: 1 ns per instruction)"}
     head = (
-        f"{doc['target']['name']} / {doc['backend']}: {doc['config']['blocks']} blocks of "
+        f"{doc['target']['name']} / {results.engine_name(doc)}: {doc['config']['blocks']} blocks of "
         f"{doc['config']['block_size']} samples at {doc['config']['sample_rate']} Hz "
         f"(deadline {doc['config']['deadline_us']:.0f} us); times in {unit[doc['timing']['kind']]}"
     )

@@ -1,5 +1,7 @@
-"""Result files: one JSON document per run (one target, one backend), schema-versioned, written
-atomically into reports/runs/<time>-<target>-<backend>.json."""
+"""Result files: one JSON document per run (one target, one engine), schema-versioned, written
+atomically into reports/runs/<time>-<target>-<engine>-<random>.json. Version 2 has the engine
+(generated, or RTNeural with its backend); version 1 files (RTNeural only) are still read, as
+version 2 documents."""
 
 from __future__ import annotations
 
@@ -9,23 +11,24 @@ import re
 import secrets
 import tempfile
 from datetime import datetime, timezone
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import jsonschema
 
 from bench.build import Build
 from bench.targets import Target
-from common import atomic, layout
+from common import atomic, engines, layout
 from common.errors import SuiteError
 
-SCHEMA_ID = "rt-music-bench/result/1"
+SCHEMA_ID = "rt-music-bench/result/2"
+OLD_SCHEMA_IDS = {"rt-music-bench/result/1": "result-1.schema.json"}
 LATENCY_KEYS = ("mean", "p50", "p95", "p99", "max", "min")
 
 
-@lru_cache(maxsize=1)
-def schema() -> dict:
-    return json.loads((Path(__file__).with_name("result.schema.json")).read_text())
+@cache
+def schema(name: str = "result.schema.json") -> dict:
+    return json.loads((Path(__file__).with_name(name)).read_text())
 
 
 def host_cpu() -> str:
@@ -40,7 +43,7 @@ def host_cpu() -> str:
 
 def document(
     target: Target,
-    backend: str,
+    engine: str,
     build: Build,
     output: dict,
     instructions: dict | None,
@@ -69,7 +72,7 @@ def document(
     rss = output["process"]["peak_rss_kib"] if output["process"] else -1
     doc = {
         "schema": SCHEMA_ID,
-        "id": run_id(now, target.name, backend),
+        "id": run_id(now, target.name, engine),
         "created": now.isoformat(timespec="microseconds"),
         "target": {
             "name": target.name,
@@ -78,7 +81,9 @@ def document(
             "cpu": host_cpu() if target.run == "native" else target.board,
             "run": target.run,
         },
-        "backend": backend,
+        "engine": engines.manifest_key(engine),
+        "backend": None if engine == engines.GENERATED else engine,
+        "dtype": "float32",
         "build": {
             "compiler": build.compiler,
             "flags": build.flags,
@@ -107,11 +112,24 @@ def document(
 
 
 def validate(doc: dict, source: str | Path = "result") -> None:
+    schema_id = doc.get("schema") if isinstance(doc, dict) and doc.get("schema") in OLD_SCHEMA_IDS else SCHEMA_ID
     try:
-        jsonschema.validate(doc, schema())
+        jsonschema.validate(doc, schema(OLD_SCHEMA_IDS.get(schema_id, "result.schema.json")))
     except jsonschema.ValidationError as exc:
         where = "/".join(str(p) for p in exc.absolute_path) or "(top)"
-        raise SuiteError(f"not a valid {SCHEMA_ID} document at {where}: {exc.message}", source) from None
+        raise SuiteError(f"not a valid {schema_id} document at {where}: {exc.message}", source) from None
+
+
+def upgrade(doc: dict) -> dict:
+    """A version 1 document (RTNeural only) as version 2."""
+    if doc["schema"] == SCHEMA_ID:
+        return doc
+    return {**doc, "schema": SCHEMA_ID, "engine": "rtneural", "dtype": "float32"}
+
+
+def engine_name(doc: dict) -> str:
+    """The name bench uses for a result's engine: generated, or the RTNeural backend."""
+    return doc["backend"] if doc["engine"] == "rtneural" else doc["engine"]
 
 
 def run_id(now: datetime, target: str, backend: str) -> str:
@@ -128,7 +146,7 @@ def write(doc: dict, runs_dir: Path = layout.RUNS_DIR) -> Path:
             atomic.write_new(path, (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode())
             return path
         except FileExistsError:
-            doc["id"] = run_id(datetime.fromisoformat(doc["created"]), doc["target"]["name"], doc["backend"])
+            doc["id"] = run_id(datetime.fromisoformat(doc["created"]), doc["target"]["name"], engine_name(doc))
     raise SuiteError("no free name for the result after 8 tries", runs_dir)
 
 
@@ -156,4 +174,4 @@ def load(path: Path) -> dict:
     if not isinstance(doc, dict):
         raise SuiteError("not a result document (not a JSON object)", path)
     validate(doc, path)
-    return doc
+    return upgrade(doc)

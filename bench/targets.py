@@ -7,6 +7,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from common import engines
 from common.errors import SuiteError
 from common.layout import PROJECT
 
@@ -25,7 +26,8 @@ class Target:
     os: str
     run: str  # native | qemu-user | qemu-system
     qemu: tuple[str, ...]
-    backend: str  # the environment's default RTNeural backend
+    backend: str  # the RTNeural backend `custom_engine = auto` picks
+    engines: tuple[str, ...]  # the engines validated on this target, the generated one first
     build_flags: tuple[str, ...]
 
     @property
@@ -76,6 +78,7 @@ def load(ini: Path = INI) -> dict[str, Target]:
             run=get("custom_run", "native"),
             qemu=tuple(shlex.split(get("custom_qemu") or "")),
             backend=get("custom_backend", "eigen"),
+            engines=tuple(engines.check(e) for e in shlex.split(get("custom_engines", "generated"))),
             build_flags=tuple(f for flags in get("build_flags", []) for f in shlex.split(flags)),
         )
     return targets

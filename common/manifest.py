@@ -19,6 +19,7 @@ from common.errors import SuiteError
 
 SCHEMA_ID = "rt-music-bench/manifest/1"
 NAME = "manifest.json"
+KERNELS = "rtmb_kernels.h"  # the generated engine's kernels, shipped in every export
 MAX_BYTES = 64 << 20  # far above any real manifest: a larger file is refused before it is parsed
 
 
@@ -71,4 +72,5 @@ def engine_files(doc: dict, engine: str) -> list[str]:
     if engine not in doc["engines"]:
         raise SuiteError(f"no {engine} engine in this export; it has {', '.join(doc['engines'])}")
     shared = doc["engines"][engine]
-    return [shared["umbrella"], shared["table"], *(m["engines"][engine]["header"] for m in doc["models"])]
+    extra = [KERNELS] if engine == "generated" else []
+    return [shared["umbrella"], shared["table"], *extra, *(m["engines"][engine]["header"] for m in doc["models"])]

@@ -18,6 +18,7 @@ from pathlib import Path
 from common.errors import SuiteError
 
 BACKENDS = ("eigen", "xsimd", "stl")
+SETUP_HINT = "make setup fetches it where GitHub is reachable, or set RTNEURAL_DIR to a checkout"
 MISSING = (
     "RTNeural not found: set RTNEURAL_DIR to a checkout of github.com/jatinchowdhury18/RTNeural "
     "(the folder holding RTNeural/ and modules/), or install its RTNeural/ and modules/json/ folders "

@@ -18,7 +18,7 @@ from pathlib import Path
 from common import atomic, cgen, layout, manifest
 from common.errors import SuiteError
 from common.git import project_commit
-from exporter import convert, header, jsonio, tables, vectors
+from exporter import convert, engine, header, jsonio, tables, vectors
 from models import checkpoint
 from models.spec import ModelSpec
 
@@ -29,7 +29,7 @@ SCHEMA = 2  # of the "metadata" block in each model JSON
 class Export:
     spec: ModelSpec
     model_json: dict
-    header: str
+    headers: dict  # engine name -> the model's header for it
     vectors: dict
     checkpoint: dict  # its row in the manifest
 
@@ -74,7 +74,11 @@ def prepare(spec: ModelSpec, checkpoints: Path, commit: str) -> Export:
         f"({spec.parameter_count * 4 / 1024:.0f} KiB float32), declaration v{spec.version}, "
         f"trained on {ckpt.get('data', {}).get('source', '?')} data."
     )
-    return Export(spec, model_json, header.render(name, model_json, comment), vec, source)
+    headers = {
+        tables.RTNEURAL.name: header.render(name, model_json, comment),
+        tables.GENERATED.name: engine.render(name, model_json, comment, spec.name),
+    }
+    return Export(spec, model_json, headers, vec, source)
 
 
 def manifest_row(e: Export) -> dict:
@@ -99,12 +103,13 @@ def manifest_row(e: Export) -> dict:
         "checkpoint": e.checkpoint,
         "files": {"json": f"{s.snake_name}.json", "vectors": f"{s.snake_name}.vectors.json"},
         "engines": {
-            "rtneural": {
-                "header": f"{s.snake_name}.h",
-                "namespace": f"models::{s.snake_name}",
+            eng.name: {
+                "header": eng.header(s.snake_name),
+                "namespace": f"{eng.namespace}::{s.snake_name}",
                 "dtype": "float32",
                 "tolerance": layout.PARITY_TOLERANCE,
             }
+            for eng in tables.ENGINES
         },
     }
 
@@ -116,17 +121,22 @@ def export_all(specs: list[ModelSpec], checkpoints: Path, out_dir: Path) -> list
     for e in exports:
         n = e.spec.snake_name
         files[f"{n}.json"] = jsonio.dumps(e.model_json)
-        files[f"{n}.h"] = e.header
         files[f"{n}.vectors.json"] = jsonio.dumps(e.vectors)
-    files["models.h"] = tables.umbrella(specs)
-    files["model_table.h"] = tables.model_table(specs)
+        for eng in tables.ENGINES:
+            files[eng.header(n)] = e.headers[eng.name]
+    for eng in tables.ENGINES:
+        files[eng.umbrella] = tables.umbrella(specs, eng)
+        files[eng.table] = tables.model_table(specs, eng)
+    files[engine.KERNELS.name] = engine.KERNELS.read_text()
     files["model_vectors.h"] = tables.vectors_header(specs, {e.spec.snake_name: e.vectors for e in exports})
     doc = {
         "schema": manifest.SCHEMA_ID,
         "project_commit": commit,
         "probe_steps": layout.PROBE_STEPS,
         "vectors_header": "model_vectors.h",
-        "engines": {"rtneural": {"umbrella": "models.h", "table": "model_table.h", "needs": "RTNeural"}},
+        "engines": {
+            eng.name: {"umbrella": eng.umbrella, "table": eng.table, "needs": eng.needs} for eng in tables.ENGINES
+        },
         "models": [manifest_row(e) for e in exports],
         "sha256": {name: _sha256(text) for name, text in sorted(files.items())},
     }

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import atomic, cxx, layout, manifest, rtneural, table
+from common import atomic, cxx, engines, layout, manifest, rtneural, table
 from common.errors import SuiteError
 from exporter import runtime, vectors
 from exporter.layers import count
@@ -30,7 +30,10 @@ from models.network import deployed_parameter_count
 from models.spec import ModelSpec
 
 CHECK_SOURCE = Path(__file__).with_name("check_model.cpp")
+ENGINE_CHECK_SOURCE = Path(__file__).with_name("check_engine.cpp")
 CPP_PATHS = ("json_parser", "modelt_parse_json", "header")
+# The generated engine is held to emlearn's standard: no warning at all, none about float precision.
+STRICT = ("-Wall", "-Wextra", "-Wdouble-promotion", "-Wfloat-conversion", "-Werror")
 
 
 @dataclass
@@ -183,6 +186,30 @@ def check_rtneural(rep: Report, out_dir: Path, build_dir: Path, found: rtneural.
     rep.rtneural = f"{backend} @ {found.commit[:12]}"
 
 
+def check_generated(reports: list[Report], doc: dict, out_dir: Path, build_dir: Path) -> None:
+    """Compile the generated engine for every exported model (host g++, strict warnings) and run it
+    through the test vectors; the error of each model joins its report as `generated`."""
+    names = manifest.engine_files(doc, engines.GENERATED)
+    flags = ["-std=c++17", "-O2", *STRICT, *engines.GENERATED_FLAGS, f"-I{out_dir.resolve()}"]
+    exe = cxx.cached(
+        "check-generated",
+        ENGINE_CHECK_SOURCE,
+        flags,
+        [out_dir / n for n in names],
+        build_dir,
+        what="the generated engine",
+    )
+    run = subprocess.run([str(exe)], capture_output=True, text=True)
+    lines = [line for line in run.stdout.splitlines() if line.startswith("RESULT ")]
+    if run.returncode != 0 or not lines:
+        for rep in reports:
+            rep.problems.append(f"generated engine check failed ({run.returncode}): {run.stderr.strip()[-500:]}")
+        return
+    errors = json.loads(lines[-1][len("RESULT ") :])
+    for rep in reports:
+        rep.errors["generated"] = float(errors[rep.spec.snake_name])
+
+
 def validate(
     specs: list[ModelSpec],
     out_dir: Path,
@@ -194,6 +221,7 @@ def validate(
     out_dir = Path(out_dir)
     doc = manifest.load(out_dir)
     reports = [check_python(spec, doc, out_dir, checkpoints) for spec in specs]
+    check_generated(reports, doc, out_dir, Path(build_dir))
     found = rtneural.find() if use_rtneural else None
     skipped = None
     if found is None:
@@ -233,10 +261,23 @@ def render(reports: list[Report]) -> str:
     rows = []
     for r in reports:
         counts = "=".join(f"{c:,}" for c in dict.fromkeys(r.counts.values()))
-        errs = [f"{r.errors[p]:.2e}" if p in r.errors else "skipped" for p in ("checkpoint", "reference", *CPP_PATHS)]
+        errs = [
+            f"{r.errors[p]:.2e}" if p in r.errors else "skipped"
+            for p in ("checkpoint", "reference", "generated", *CPP_PATHS)
+        ]
         rows.append(
             (r.spec.name, counts, f"{r.spec.input_size}->{r.spec.output_size}", *errs, "ok" if r.ok else "FAIL")
         )
     return table.render(
-        rows, ("model", "params (decl=torch=json=manifest)", "in->out", "checkpoint", "reference", *CPP_PATHS, "result")
+        rows,
+        (
+            "model",
+            "params (decl=torch=json=manifest)",
+            "in->out",
+            "checkpoint",
+            "reference",
+            "generated",
+            *CPP_PATHS,
+            "result",
+        ),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from torch import nn
 
-from exporter.layers.base import entry
+from exporter.layers.base import EngineStep, entry
 
 JSON_TYPES = ("activation",)
 TORCH_TYPES = (nn.Tanh, nn.ReLU, nn.Sigmoid, nn.Softmax, nn.ELU)
@@ -72,3 +72,15 @@ class Runtime:
 
 def cpp(e: dict, slot: int, prefix: str) -> tuple[list, list[str]]:
     return [], []  # nothing to load
+
+
+# The kernel each activation calls in the generated engine (rtmb_kernels.h).
+ENGINE = {"tanh": "tanh", "relu": "relu", "sigmoid": "sigmoid", "elu": "elu", "softmax": "softmax"}
+
+
+def engine(e: dict, in_size: int) -> EngineStep:
+    return EngineStep(
+        buffers=[("y", in_size)],
+        forward=[f"rtmb::copy<{in_size}>({{x}}, {{p}}_y);", f"rtmb::{ENGINE[e['activation']]}<{in_size}>({{p}}_y);"],
+        out="{p}_y",
+    )

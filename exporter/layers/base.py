@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 
 
@@ -37,3 +39,16 @@ def out_size(e: dict) -> int:
 
 def count(e: dict) -> int:
     return int(sum(np.asarray(w).size for w in e["weights"]))
+
+
+@dataclass
+class EngineStep:
+    """One layer of the generated engine: its weights in the layout the kernel walks, the float
+    buffers it keeps in the model object, and its statements in forward(). In `forward`, `{x}` is the
+    input pointer and `{p}` the layer's name prefix; `out` is the output pointer expression."""
+
+    arrays: list = field(default_factory=list)  # (suffix, float32 array)
+    buffers: list = field(default_factory=list)  # (suffix, size)
+    state: list = field(default_factory=list)  # suffixes of the buffers reset() zeroes
+    forward: list = field(default_factory=list)
+    out: str = ""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from torch import nn
 
-from exporter.layers.base import entry, f32
+from exporter.layers.base import EngineStep, entry, f32
 
 JSON_TYPES = ("batchnorm",)
 TORCH_TYPES = (nn.BatchNorm1d,)
@@ -55,3 +55,16 @@ def cpp(e: dict, slot: int, prefix: str) -> tuple[list, list[str]]:
         )
     code.append(f"model.get<{slot}>().setEpsilon({float(e['epsilon'])!r}f);")
     return arrays, code
+
+
+def engine(e: dict, in_size: int) -> EngineStep:
+    """The statistics folded into one scale and one shift per feature (in float64, then rounded)."""
+    rt = Runtime(e, in_size)
+    scale = np.broadcast_to(rt.scale, in_size)
+    shift = np.broadcast_to(rt.beta - rt.mean * rt.scale, in_size)
+    return EngineStep(
+        arrays=[("scale", scale.astype(np.float32)), ("shift", shift.astype(np.float32))],
+        buffers=[("y", in_size)],
+        forward=[f"rtmb::affine<{in_size}>({{p}}_scale, {{p}}_shift, {{x}}, {{p}}_y);"],
+        out="{p}_y",
+    )

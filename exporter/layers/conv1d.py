@@ -88,3 +88,7 @@ def cpp(e: dict, slot: int, prefix: str) -> tuple[list, list[str]]:
         f"model.get<{slot}>().setWeights(convKernel({prefix}_kernel, {k}, {cin}, {out}));",
         f"model.get<{slot}>().setBias(std::vector<float>({prefix}_bias, {prefix}_bias + {out}));",
     ]
+
+
+def engine(e: dict, in_size: int):
+    raise ValueError("the generated engine has no Conv1D kernel yet (RTNeural's headers run it)")

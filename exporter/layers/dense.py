@@ -6,7 +6,7 @@ import numpy as np
 from torch import nn
 
 from exporter.layers import activation
-from exporter.layers.base import entry, f32
+from exporter.layers.base import EngineStep, entry, f32
 
 JSON_TYPES = ("dense", "time-distributed-dense")
 TORCH_TYPES = (nn.Linear,)
@@ -56,3 +56,18 @@ def cpp(e: dict, slot: int, prefix: str) -> tuple[list, list[str]]:
         arrays.append((f"{prefix}_bias", np.asarray(e["weights"][1], dtype=np.float32)))
         code.append(f"model.get<{slot}>().setBias({prefix}_bias);")
     return arrays, code
+
+
+def engine(e: dict, in_size: int) -> EngineStep:
+    """y = b + x W with the kernel as in the JSON, [in][out]; the activation applied in place."""
+    kernel = np.asarray(e["weights"][0], dtype=np.float32)
+    out = kernel.shape[1]
+    arrays = [("kernel", kernel)]
+    bias = "nullptr"
+    if len(e["weights"]) >= 2:
+        arrays.append(("bias", np.asarray(e["weights"][1], dtype=np.float32)))
+        bias = "{p}_bias"
+    forward = [f"rtmb::dense<{in_size}, {out}>({{p}}_kernel, {bias}, {{x}}, {{p}}_y);"]
+    if e.get("activation"):
+        forward.append(f"rtmb::{activation.ENGINE[e['activation']]}<{out}>({{p}}_y);")
+    return EngineStep(arrays=arrays, buffers=[("y", out)], forward=forward, out="{p}_y")

@@ -10,7 +10,7 @@ import numpy as np
 from torch import nn
 
 from exporter.layers import rnn
-from exporter.layers.base import entry
+from exporter.layers.base import EngineStep, entry
 from exporter.layers.rnn import sigmoid
 
 JSON_TYPES = ("lstm",)
@@ -48,3 +48,19 @@ class Runtime(rnn.Runtime):
 
 def cpp(e: dict, slot: int, prefix: str) -> tuple[list, list[str]]:
     return rnn.cpp(e, slot, prefix, lambda name, b: f"std::vector<float>({name}, {name} + {b.size})")
+
+
+def engine(e: dict, in_size: int) -> EngineStep:
+    """One fused matrix [W; U] over [x; h], gates i, f, c, o: read once per step."""
+    W, U, b = (np.asarray(w, dtype=np.float32) for w in e["weights"])
+    H = U.shape[0]
+    return EngineStep(
+        arrays=[("WU", np.vstack([W, U])), ("b", b)],
+        buffers=[("xh", in_size + H), ("c", H), ("z", 4 * H)],
+        state=["xh", "c"],
+        forward=[
+            f"rtmb::copy<{in_size}>({{x}}, {{p}}_xh);",
+            f"rtmb::lstm<{in_size}, {H}>({{p}}_WU, {{p}}_b, {{p}}_xh, {{p}}_c, {{p}}_z);",
+        ],
+        out=f"{{p}}_xh + {in_size}",
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from torch import nn
 
-from exporter.layers.base import entry, f32
+from exporter.layers.base import EngineStep, entry, f32
 
 JSON_TYPES = ("prelu",)
 TORCH_TYPES = (nn.PReLU,)
@@ -42,3 +42,13 @@ def cpp(e: dict, slot: int, prefix: str) -> tuple[list, list[str]]:
     return [(f"{prefix}_alpha", alpha)], [
         f"model.get<{slot}>().setAlphaVals(std::vector<float>({prefix}_alpha, {prefix}_alpha + {alpha.size}));"
     ]
+
+
+def engine(e: dict, in_size: int) -> EngineStep:
+    alpha = Runtime(e, in_size).alpha.astype(np.float32)  # repeated to every feature, as RTNeural does
+    return EngineStep(
+        arrays=[("alpha", alpha)],
+        buffers=[("y", in_size)],
+        forward=[f"rtmb::prelu<{in_size}>({{p}}_alpha, {{x}}, {{p}}_y);"],
+        out="{p}_y",
+    )

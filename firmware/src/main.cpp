@@ -18,8 +18,8 @@
 #endif
 
 #include "alloc_counter.h"
-#include "model_table.h"
 #include "model_vectors.h"
+#include "rtmb_engine.h"  // the build's engine: includes its model table (models::kTable)
 #include "platform.h"
 
 #ifndef MODELS_STORAGE_ATTR
@@ -138,10 +138,10 @@ int main(int argc, char** argv) {
     const Options opt = parse(argc, argv);
     const double blockUs = 1e6 * opt.blockSize / opt.sampleRate;  // the deadline: one buffer's duration
     std::printf(
-        "{\"type\":\"meta\",\"target\":\"%s\",\"backend\":\"%s\",\"models\":%d,\"blocks\":%d,\"warmup\":%d,"
+        "{\"type\":\"meta\",\"target\":\"%s\",\"engine\":\"%s\",\"models\":%d,\"blocks\":%d,\"warmup\":%d,"
         "\"block_size\":%d,\"sample_rate\":%d,\"deadline_us\":%.3f,\"timer\":\"%s\",\"ticks_per_second\":%lu}"
         "\n",
-        BENCH_TARGET, BENCH_BACKEND, kCount, opt.blocks, opt.warmup, opt.blockSize, opt.sampleRate, blockUs,
+        BENCH_TARGET, BENCH_ENGINE, kCount, opt.blocks, opt.warmup, opt.blockSize, opt.sampleRate, blockUs,
         platform::timerName(), (unsigned long)platform::ticksPerSecond());
 
     for (int m = 0; m < kCount; ++m) {

@@ -1,5 +1,6 @@
 """SCons builder of the offline platform: the harness in firmware/src, the exported models, and
-RTNeural, compiled by the toolchain an environment names (custom_toolchain: a compiler prefix).
+the engine it runs them on (the generated engine, or RTNeural with a backend), compiled by the
+toolchain an environment names (custom_toolchain: a compiler prefix).
 
 It reads the export folder as `make export` left it (the model table and the test vectors are
 generated there) and imports nothing of the project but the search for C++ dependencies, so a
@@ -9,7 +10,9 @@ The options each environment sets in platformio.ini:
   custom_toolchain   compiler prefix ("" for the host g++, "aarch64-linux-gnu-", ...)
   custom_apt         the Debian package that provides it (named in the error when it is missing)
   custom_os          linux | baremetal
-  custom_backend     eigen | xsimd | stl (RTMB_BACKEND in the environment overrides it)
+  custom_engine      auto | generated | eigen | xsimd | stl (RTMB_ENGINE in the environment overrides it);
+                     auto: the environment's RTNeural backend where RTNeural is found, else generated
+  custom_backend     the RTNeural backend auto picks (eigen | xsimd | stl)
   custom_alignment   RTNEURAL_DEFAULT_ALIGNMENT for the target's SIMD width
   custom_arch        machine flags, given to the compiler and the linker alike
   custom_link        extra link flags (-static for the Linux cross targets run under QEMU)
@@ -17,6 +20,7 @@ The options each environment sets in platformio.ini:
   custom_models_dir  the exported models (build/models; RTMB_MODELS_DIR in the environment overrides it)
 """
 
+import json
 import os
 import shutil
 import sys
@@ -38,25 +42,46 @@ def fail(message):
 
 
 sys.path.insert(0, str(project))  # the project's own packages, also when pio runs outside the venv
-from common import rtneural  # noqa: E402
+from common import engines, rtneural  # noqa: E402
 from common.errors import SuiteError  # noqa: E402
 
 prefix = option("toolchain", "")
 baremetal = option("os", "linux") == "baremetal"
-backend = os.environ.get("RTMB_BACKEND") or option("backend", "eigen")
 models_dir = Path(os.environ.get("RTMB_MODELS_DIR") or project / option("models_dir", "build/models"))
 
 cxx = f"{prefix}g++"
 if not shutil.which(cxx):
     fail(f"{cxx} not found: install it with `apt-get install {option('apt', cxx)}` (make setup does)")
-for name in ("manifest.json", "models.h", "model_table.h", "model_vectors.h"):
-    if not (models_dir / name).exists():
-        fail(f"{models_dir / name} not found: export the models first (make train export)")
+manifest_path = models_dir / "manifest.json"
 try:
-    found = rtneural.require()
-    rtneural_flags = found.flags(backend, int(option("alignment", "16")))
+    manifest = json.loads(manifest_path.read_text())
+    engine, note = engines.resolve(os.environ.get("RTMB_ENGINE") or option("engine", "auto"), option("backend"))
+    shared = manifest["engines"][engines.manifest_key(engine)]
+    if engine == engines.GENERATED:
+        engine_flags = list(engines.GENERATED_FLAGS)
+    else:
+        engine_flags = rtneural.require().flags(engine, int(option("alignment", "16")))
+except FileNotFoundError:
+    fail(f"{manifest_path} not found: export the models first (make train export)")
+except (OSError, ValueError, KeyError, TypeError) as exc:
+    fail(f"{manifest_path}: not an export this version builds ({exc!r}); export again (make export)")
 except SuiteError as exc:
     fail(str(exc))
+# The harness includes rtmb_engine.h; this one names the engine's table with a plain #include, which
+# SCons scans, so a changed export rebuilds (a macro in #include would hide the dependency).
+selected = Path(env.subst("$BUILD_DIR")) / "engine" / "rtmb_engine.h"
+text = (
+    f'// The engine this build runs ({engine}); written by the builder.\n#pragma once\n#include "{shared["table"]}"\n'
+)
+if not selected.exists() or selected.read_text() != text:
+    selected.parent.mkdir(parents=True, exist_ok=True)
+    selected.write_text(text)
+if note:
+    print(note)
+print(f"engine: {engine}; models from {models_dir}")
+for name in (shared["umbrella"], shared["table"], manifest["vectors_header"]):
+    if not (models_dir / name).exists():
+        fail(f"{models_dir / name} not found: export the models first (make train export)")
 
 env.Replace(
     CC=f"{prefix}gcc",
@@ -71,12 +96,15 @@ env.Replace(
 )
 env.Append(
     CXXFLAGS=["-std=c++17"],
-    CCFLAGS=["-Wall"],
-    CPPPATH=[str(models_dir), str(project / "firmware" / "include")],
-    CPPDEFINES=[("BENCH_BACKEND", f'\\"{backend}\\"'), ("BENCH_TARGET", f'\\"{env.subst("$PIOENV")}\\"')],
+    CCFLAGS=["-Wall", "-Wextra"],
+    CPPPATH=[str(selected.parent), str(models_dir), str(project / "firmware" / "include")],
+    CPPDEFINES=[
+        ("BENCH_ENGINE", f'\\"{engine}\\"'),
+        ("BENCH_TARGET", f'\\"{env.subst("$PIOENV")}\\"'),
+    ],
     LINKFLAGS=["-Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free"],  # heap counting
 )
-env.Append(CCFLAGS=rtneural_flags)  # -I and -D together, as RTNeural's flags come
+env.Append(CCFLAGS=engine_flags)  # RTNeural's -I and -D together, as its flags come
 env.Append(CCFLAGS=option("arch", "").split(), LINKFLAGS=option("arch", "").split() + option("link", "").split())
 if baremetal:
     env.Replace(LDSCRIPT_PATH=str(project / option("ldscript")))

@@ -1,0 +1,34 @@
+// Runs every exported model of the generated engine through its test vectors, from a reset state
+// with the state carried, and prints each model's max abs error against PyTorch on one line
+// starting "RESULT " (a JSON object; NaN when an output is NaN). Needs nothing but the export.
+// Build: -I<export folder>; run: check_engine
+#include <cmath>
+#include <cstdio>
+
+#include "generated_table.h"
+#include "model_vectors.h"
+
+int main() {
+    std::printf("RESULT {");
+    for (int m = 0; m < models::kCount; ++m) {
+        const models::Entry& e = models::kTable[m];
+        const vectors::Set& v = vectors::kTable[m];
+        e.load();
+        double worst = 0.0;
+        for (int t = 0; t < v.steps; ++t) {
+            const float* y = e.forward(v.inputs + t * e.inputSize);
+            for (int i = 0; i < e.outputSize; ++i) {
+                const double err = std::fabs(double(y[i]) - double(v.outputs[t * e.outputSize + i]));
+                if (!std::isnan(worst) && !(err <= worst)) worst = err;  // a NaN sticks
+            }
+        }
+        if (std::isnan(worst))
+            std::printf("%s\"%s\": NaN", m ? ", " : "", e.name);
+        else if (std::isinf(worst))
+            std::printf("%s\"%s\": Infinity", m ? ", " : "", e.name);
+        else
+            std::printf("%s\"%s\": %.9g", m ? ", " : "", e.name, worst);
+    }
+    std::printf("}\n");
+    return 0;
+}
