@@ -157,11 +157,13 @@ def run(args, parser: argparse.ArgumentParser, saved: list[Path]) -> int:
     for result, path in zip(docs, paths, strict=True):
         print(summary(result))
         print(f"saved {path}\n")
-    failed = [results.engine_name(d) for d in docs if not d["parity_ok"]]
-    if failed:
-        print(f"error: parity above the tolerance on {target.name} with {', '.join(failed)}", file=sys.stderr)
-        return 1
-    return 0
+    failed = [d for d in docs if not d["parity_ok"]]
+    for d in failed:
+        print(
+            f"error: parity above {d['parity_tolerance']:g} on {target.name} with {results.engine_name(d)}",
+            file=sys.stderr,
+        )
+    return 1 if failed else 0
 
 
 def summary(doc: dict) -> str:

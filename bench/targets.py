@@ -29,6 +29,7 @@ class Target:
     backend: str  # the RTNeural backend `custom_engine = auto` picks
     engines: tuple[str, ...]  # the engines validated on this target, the generated one first
     build_flags: tuple[str, ...]
+    arch: tuple[str, ...] = ()  # the machine flags (custom_arch)
 
     @property
     def compiler(self) -> str:
@@ -80,6 +81,7 @@ def load(ini: Path = INI) -> dict[str, Target]:
             backend=get("custom_backend", "eigen"),
             engines=tuple(engines.check(e) for e in shlex.split(get("custom_engines", "generated"))),
             build_flags=tuple(f for flags in get("build_flags", []) for f in shlex.split(flags)),
+            arch=tuple(shlex.split(get("arch") or "")),
         )
     return targets
 

@@ -14,7 +14,7 @@ from bench import cli, harness, pio_core, results, targets
 from common import rtneural
 from common.errors import SuiteError
 from models.catalog import get
-from tests.conftest import SMALL
+from tests.conftest import ROOT, SMALL
 
 OUTPUT = """\
 Layer: dense
@@ -85,7 +85,7 @@ def make_doc(**changes):
 
 def test_result_document_follows_the_schema(tmp_path):
     doc = make_doc()
-    assert doc["schema"] == "rt-music-bench/result/1" and doc["parity_ok"]
+    assert doc["schema"] == "rt-music-bench/result/2" and doc["parity_ok"]
     assert doc["models"]["dynamics_engine"]["instructions_per_forward"] == 90
     assert doc["set"]["instructions_per_block"] == 100 and doc["timing"]["kind"] == "measured"
     path = results.write(doc, tmp_path)
@@ -107,7 +107,7 @@ def test_schema_rejects_broken_results(tmp_path, mutate, where):
     mutate(doc)
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(doc))
-    with pytest.raises(SuiteError, match="not a valid rt-music-bench/result/1") as err:
+    with pytest.raises(SuiteError, match="not a valid rt-music-bench/result/2") as err:
         results.load(path)
     assert err.value.path == path and where in str(err.value)
 
@@ -149,11 +149,31 @@ def test_commands_per_run_kind():
     assert "enable=on,target=native,arg=program,arg=--blocks,arg=3" in cmd
 
 
-def test_bench_run_without_rtneural_says_what_is_missing(monkeypatch, capsys):
+def test_an_rtneural_engine_without_rtneural_says_what_is_missing(monkeypatch, capsys, exported, tmp_path):
     monkeypatch.delenv("RTNEURAL_DIR", raising=False)
     monkeypatch.setattr(rtneural, "find", lambda: None)
-    assert cli.main(["run", "--target", "x86"]) == 2
-    assert rtneural.MISSING in capsys.readouterr().err
+    argv = ["run", "--target", "x86", "--engine", "eigen", "--models-dir", str(exported), "--out", str(tmp_path)]
+    assert cli.main(argv) == 2
+    assert "engine eigen cannot run here: RTNeural not found" in capsys.readouterr().err
+
+
+def test_engines_per_target(monkeypatch, capsys):
+    t = targets.load()
+    assert t["x86"].engines == ("generated", "eigen", "xsimd", "stl")
+    assert t["armv7"].engines == ("generated", "xsimd", "stl") and t["cortex-m7"].engines == ("generated", "stl")
+    monkeypatch.setattr(rtneural, "find", lambda: None)
+    assert cli.chosen_engines(t["x86"], None) == ["generated"] == cli.chosen_engines(t["x86"], "all")
+    assert cli.main(["engines"]) == 0
+    out = capsys.readouterr().out
+    assert "x86        eigen      no           RTNeural not found" in out
+    assert "cortex-m7  xsimd      no" in out and "generated" in out
+
+
+def test_results_of_schema_1_are_still_read():
+    (path,) = sorted((ROOT / "reports" / "runs").glob("*-x86-eigen.json"))[:1]
+    doc = results.load(path)
+    assert doc["schema"] == "rt-music-bench/result/2" and doc["engine"] == "rtneural" and doc["backend"] == "eigen"
+    assert results.engine_name(doc) == "eigen"
 
 
 @pytest.fixture(scope="module")
@@ -161,60 +181,99 @@ def pio_ready():
     pio_core.install()
 
 
-@needs_build
 def test_build_is_reused_when_nothing_changed(exported, tmp_path, pio_ready):
     target = targets.get("x86")
-    first = bench_build.build(target, "stl", exported, tmp_path)
+    first = bench_build.build(target, "generated", exported, tmp_path)
     assert not first.reused and first.program.exists() and first.sizes["text"] > 0
-    second = bench_build.build(target, "stl", exported, tmp_path)
+    second = bench_build.build(target, "generated", exported, tmp_path)
     assert second.reused and second.program == first.program
 
 
-@needs_build
-def test_bench_run_end_to_end(exported, tmp_path, pio_ready, capsys):
+def test_a_new_export_is_rebuilt(exported, trained, tmp_path, pio_ready):
+    """The harness includes the engine's table through a header SCons scans: a changed export rebuilds."""
+    from exporter.export import export_all
+
+    models = tmp_path / "models"
+    shutil.copytree(exported, models)
+    first = bench_build.build(targets.get("x86"), "generated", models, tmp_path / "pio")
+    export_all([get("dynamics_engine")], trained / "checkpoints", models)  # one model now, not two
+    second = bench_build.build(targets.get("x86"), "generated", models, tmp_path / "pio")
+    assert not second.reused and second.sizes["text"] < first.sizes["text"]
+
+
+def run_bench(target: str, engine: str, exported: Path, tmp_path: Path, *extra: str) -> tuple[int, dict | None]:
     code = cli.main(
         [
             "run",
             "--target",
-            "x86",
-            "--backend",
-            "stl",
+            target,
+            "--engine",
+            engine,
             "--blocks",
-            "30",
+            "20",
             "--warmup",
-            "3",
+            "2",
             "--models-dir",
             str(exported),
             "--out",
             str(tmp_path / "runs"),
             "--build-dir",
             str(tmp_path / "pio"),
+            *extra,
         ]
     )
+    paths = list((tmp_path / "runs").iterdir()) if (tmp_path / "runs").exists() else []
+    return code, results.load(paths[0]) if len(paths) == 1 else None
+
+
+@pytest.mark.parametrize("target", ["x86", "aarch64", "armv7", "cortex-m7"])
+def test_the_generated_engine_runs_with_parity_on_every_target(target, exported, tmp_path, pio_ready, capsys):
+    """Natively, under qemu-user and under qemu-system: built, run, checked on the target itself."""
+    code, doc = run_bench(target, "generated", exported, tmp_path, "--no-callgrind")
     out = capsys.readouterr().out
     assert code == 0, out
-    (path,) = (tmp_path / "runs").iterdir()
-    doc = results.load(path)
+    assert doc["engine"] == "generated" and doc["backend"] is None and doc["rtneural_commit"] is None
     assert set(doc["models"]) == set(SMALL) and doc["parity_ok"] and doc["heap"]["forward_allocations"] == 0
     for name in SMALL:
         m = doc["models"][name]
         assert m["parameters"] == get(name).parameter_count and m["parity_max_abs_error"] <= 1e-5
-        if shutil.which("valgrind"):
-            assert m["instructions_per_forward"] > 1000
-    assert "set (2 models)" in out and "saved" in out
+        assert m["load_heap_bytes"] == 0  # the weights are used in place, never copied
+        assert m["model_bytes"] < m["weight_bytes"]  # the model object holds state, not weights
+    if target == "cortex-m7":  # the weights once, in the external memory's .weights, none in RAM
+        sections = doc["build"]["binary"]["sections"]
+        weights = sum(m["weight_bytes"] for m in doc["models"].values())
+        assert sections[".weights"] >= weights and doc["build"]["binary"]["bss"] < weights
+    assert f"{doc['target']['name']} / generated" in out and "saved" in out
+
+
+def test_bench_run_counts_instructions_on_x86(exported, tmp_path, pio_ready, capsys):
+    if not shutil.which("valgrind"):
+        pytest.skip("valgrind is not installed (make setup installs it)")
+    code, doc = run_bench("x86", "generated", exported, tmp_path)
+    assert code == 0, capsys.readouterr().out
+    for name in SMALL:
+        assert doc["models"][name]["instructions_per_forward"] > 1000
+    assert doc["set"]["instructions_per_block"] >= sum(doc["models"][n]["instructions_per_forward"] for n in SMALL)
+
+
+@needs_build
+def test_bench_run_with_rtneural(exported, tmp_path, pio_ready, capsys):
+    code, doc = run_bench("x86", "stl", exported, tmp_path, "--no-callgrind")
+    assert code == 0, capsys.readouterr().out
+    assert doc["engine"] == "rtneural" and doc["backend"] == "stl" and doc["parity_ok"]
+    assert doc["rtneural_commit"]
 
 
 def test_pio_run_needs_no_torch(exported, tmp_path, pio_ready, no_torch):
     """The PlatformIO build reads the export folder and finds the C++ dependencies; nothing else."""
-    env = bench_build.pio_env("stl", tmp_path / "pio", exported)
+    env = bench_build.pio_env("auto", tmp_path / "pio", exported)
     env["PYTHONPATH"] = str(no_torch)
     done = subprocess.run(
         ["pio", "run", "-e", "native"], cwd=bench_build.PROJECT, env=env, capture_output=True, text=True
     )
     output = done.stdout + done.stderr
     assert "unimportable in this test" not in output and "ImportError" not in output
+    assert done.returncode == 0, output[-3000:]
+    assert (tmp_path / "pio" / "native" / "program").exists()
     if FOUND is None:
-        assert done.returncode != 0 and "RTNeural not found" in output
-    else:
-        assert done.returncode == 0, output[-3000:]
-        assert (tmp_path / "pio" / "native" / "program").exists()
+        assert "RTNeural not found: building the generated engine" in output

@@ -8,14 +8,18 @@ import numpy as np
 import pytest
 
 from bench import bindings
-from common import manifest, rtneural
+from common import engines, manifest, rtneural
 from common.errors import SuiteError
 from common.layout import PARITY_TOLERANCE
 from models.catalog import get
 from tests.conftest import SMALL
 
-needs_rtneural = pytest.mark.skipif(rtneural.find() is None, reason=rtneural.MISSING)
 TOLERANCE = PARITY_TOLERANCE
+# The generated engine always; each RTNeural backend where RTNeural is found (skipped, saying why).
+ENGINES = [engines.GENERATED] + [
+    pytest.param(b, marks=pytest.mark.skipif(rtneural.find() is None, reason=rtneural.MISSING))
+    for b in rtneural.BACKENDS
+]
 
 
 def vectors(models_dir, name):
@@ -28,8 +32,7 @@ def lib_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("bindings")
 
 
-@needs_rtneural
-@pytest.mark.parametrize("backend", rtneural.BACKENDS)
+@pytest.mark.parametrize("backend", ENGINES)
 def test_compiled_models_match_torch(exported, lib_dir, backend):
     models = bindings.Models.build(exported, backend, lib_dir)
     assert models.names == SMALL
@@ -43,9 +46,8 @@ def test_compiled_models_match_torch(exported, lib_dir, backend):
         assert np.abs(outputs - expected).max() <= TOLERANCE, (backend, name)
 
 
-@needs_rtneural
 def test_state_carries_between_calls_and_reset_clears_it(exported, lib_dir):
-    models = bindings.Models.build(exported, "stl", lib_dir)
+    models = bindings.Models.build(exported, "generated", lib_dir)
     name = "dynamics_engine"
     inputs, expected = vectors(exported, name)
     models.reset(name)
@@ -57,30 +59,28 @@ def test_state_carries_between_calls_and_reset_clears_it(exported, lib_dir):
     assert np.abs(models.forward(name, inputs[0]) - expected[0]).max() <= TOLERANCE
 
 
-@needs_rtneural
 def test_library_is_rebuilt_exactly_when_a_header_changes(exported, tmp_path):
     models_dir = tmp_path / "models"
     shutil.copytree(exported, models_dir)
-    first = bindings.build(models_dir, "stl", tmp_path / "lib")
+    first = bindings.build(models_dir, "generated", tmp_path / "lib")
     stamp = first.stat().st_mtime_ns
-    assert bindings.build(models_dir, "stl", tmp_path / "lib") == first
+    assert bindings.build(models_dir, "generated", tmp_path / "lib") == first
     assert first.stat().st_mtime_ns == stamp
-    header = models_dir / "groove_predictor.h"
+    header = models_dir / "groove_predictor.generated.h"
     header.write_text(header.read_text() + "\n// changed\n")
     with pytest.raises(SuiteError, match="changed since export") as err:  # not re-exported: refused, named
-        bindings.build(models_dir, "stl", tmp_path / "lib")
+        bindings.build(models_dir, "generated", tmp_path / "lib")
     assert err.value.path == header
     doc = json.loads((models_dir / "manifest.json").read_text())  # as a new export would record it
-    doc["sha256"]["groove_predictor.h"] = manifest.sha256(header)
+    doc["sha256"]["groove_predictor.generated.h"] = manifest.sha256(header)
     (models_dir / "manifest.json").write_text(json.dumps(doc))
-    second = bindings.build(models_dir, "stl", tmp_path / "lib")
+    second = bindings.build(models_dir, "generated", tmp_path / "lib")
     assert second != first and second.exists()
     assert not list((tmp_path / "lib").glob("*.tmp"))
 
 
-@needs_rtneural
 def test_bad_name_and_bad_shape_are_refused(exported, lib_dir):
-    models = bindings.Models.build(exported, "stl", lib_dir)
+    models = bindings.Models.build(exported, "generated", lib_dir)
     with pytest.raises(SuiteError, match=r"no model 'bass_line'.*dynamics_engine"):
         models.reset("bass_line")
     with pytest.raises(ValueError, match=r"dynamics_engine takes \[steps, 32\] inputs, not \[1, 31\]"):
@@ -90,7 +90,7 @@ def test_bad_name_and_bad_shape_are_refused(exported, lib_dir):
 
 def test_missing_export_names_the_file(tmp_path):
     with pytest.raises(SuiteError) as err:
-        bindings.build(tmp_path, "stl", tmp_path / "lib")
+        bindings.build(tmp_path, "generated", tmp_path / "lib")
     assert err.value.path == tmp_path / "manifest.json" and "make export" in str(err.value)
 
 

@@ -376,12 +376,10 @@ def test_resuming_with_another_profile_is_refused(tmp_path, tiny_profile):
 
 def test_a_truncated_header_is_named_before_any_compile(exported, tmp_path):
     models = export_copy(exported, tmp_path)
-    header = models / "groove_predictor.h"
+    header = models / "groove_predictor.generated.h"
     header.write_text(header.read_text()[: len(header.read_text()) // 2])
     with pytest.raises(SuiteError, match="changed since export") as err:
-        bench_build(targets.get("x86"), "stl", models, tmp_path / "pio") if rtneural.find() else manifest.verify(
-            models, manifest.load(models), ["groove_predictor.h"]
-        )
+        bench_build(targets.get("x86"), "generated", models, tmp_path / "pio")
     assert err.value.path == header
 
 
@@ -412,7 +410,6 @@ def test_an_io_error_is_one_line_naming_the_path(trained, tmp_path, capsys):
     assert len(err.strip().splitlines()) == 1
 
 
-@pytest.mark.skipif(rtneural.find() is None, reason=rtneural.MISSING)
 def test_nan_parity_fails_on_the_target(exported, tmp_path, capsys):
     """The harness's own parity check: an expected output of NaN must fail it, not read as error 0."""
     from bench import pio_core
@@ -430,8 +427,8 @@ def test_nan_parity_fails_on_the_target(exported, tmp_path, capsys):
             "run",
             "--target",
             "x86",
-            "--backend",
-            "stl",
+            "--engine",
+            "generated",
             "--blocks",
             "5",
             "--warmup",

@@ -1,0 +1,186 @@
+"""The generated engine against the float64 reference runtime, layer kind by layer kind and over long
+sequences; against RTNeural's own reference data; warning-free on every toolchain; clean under the
+address and undefined-behaviour sanitizers."""
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from bench import targets
+from common import cxx, engines
+from exporter import convert, engine, runtime
+from exporter.layers import ExportError
+from exporter.validate import ENGINE_CHECK_SOURCE, STRICT
+from tests.reference import REFERENCE, csv, needs_reference
+from tests.test_layers import Seq
+
+TOL = 1e-5
+MAIN = """
+#include <cstdio>
+#include "m.generated.h"
+
+// Reads `steps` rows of kInputSize numbers from stdin; prints each step's outputs, state carried.
+int main() {
+    static generated::m::Model model;
+    generated::m::loadWeights(model);
+    int steps = 0;
+    if (std::scanf("%d", &steps) != 1) return 2;
+    float x[generated::m::kInputSize];
+    for (int t = 0; t < steps; ++t) {
+        for (float& v : x)
+            if (std::scanf("%f", &v) != 1) return 2;
+        model.forward(x);
+        for (int i = 0; i < generated::m::kOutputSize; ++i) std::printf("%.9g ", double(model.getOutputs()[i]));
+        std::printf("\\n");
+    }
+    return 0;
+}
+"""
+
+
+def run_engine(model_json: dict, inputs: np.ndarray, tmp_path: Path, flags=()) -> np.ndarray:
+    """Outputs of the generated engine for `inputs`, from a reset state."""
+    src = tmp_path / "src"
+    src.mkdir(exist_ok=True)
+    (src / "m.generated.h").write_text(engine.render("m", model_json, "test model", "Test"))
+    shutil.copy(engine.KERNELS, src / engine.KERNELS.name)
+    (src / "main.cpp").write_text(MAIN)
+    exe = cxx.cached(
+        "engine-test",
+        src / "main.cpp",
+        ["-std=c++17", "-O2", *STRICT, *engines.GENERATED_FLAGS, f"-I{src}", *flags],
+        [src / "m.generated.h"],
+        tmp_path / "bin",
+    )
+    text = f"{len(inputs)}\n" + "\n".join(" ".join(f"{v:.9g}" for v in row) for row in inputs) + "\n"
+    done = subprocess.run([str(exe)], input=text, capture_output=True, text=True, check=True)
+    return np.array([[float(v) for v in line.split()] for line in done.stdout.splitlines()])
+
+
+def against_reference(module: nn.Module, in_size: int, tmp_path: Path, steps: int = 64) -> float:
+    model_json = convert.to_json(module.eval(), in_size, "Test")
+    x = np.random.default_rng(3).normal(0, 1.5, (steps, in_size)).astype(np.float32)
+    expected = runtime.Model(model_json).run(x)
+    return float(np.abs(run_engine(model_json, x, tmp_path) - expected).max())
+
+
+@pytest.mark.parametrize("act", [None, nn.Tanh(), nn.ReLU(), nn.Sigmoid(), nn.Softmax(dim=-1), nn.ELU()])
+def test_dense_with_each_activation(act, tmp_path):
+    torch.manual_seed(0)
+    assert against_reference(Seq(nn.Linear(13, 9), *([act] if act else [])), 13, tmp_path) <= TOL
+
+
+@pytest.mark.parametrize("rnn, num_layers", [(nn.LSTM, 1), (nn.LSTM, 2), (nn.GRU, 1), (nn.GRU, 3)])
+def test_recurrent_layers_single_and_stacked(rnn, num_layers, tmp_path):
+    torch.manual_seed(0)
+    module = Seq(nn.Linear(7, 11), nn.Tanh(), rnn(11, 6, num_layers=num_layers, batch_first=True), nn.Linear(6, 3))
+    assert against_reference(module, 7, tmp_path) <= TOL
+
+
+def test_widths_that_are_not_multiples_of_four(tmp_path):
+    torch.manual_seed(0)
+    module = Seq(nn.Linear(5, 3), nn.GRU(3, 1, batch_first=True), nn.Linear(1, 2), nn.Sigmoid())
+    assert against_reference(module, 5, tmp_path) <= TOL
+
+
+def test_batchnorm_and_prelu(tmp_path):
+    torch.manual_seed(0)
+    bn = nn.BatchNorm1d(8)
+    bn.running_mean.uniform_(-1, 1)
+    bn.running_var.uniform_(0.5, 2)
+    bn.weight.data.uniform_(0.5, 1.5)
+    plain = nn.BatchNorm1d(8, affine=False)
+    plain.running_var.fill_(3.0)
+    for module in (Seq(nn.Linear(4, 8), bn, nn.PReLU(8)), Seq(nn.Linear(4, 8), plain, nn.PReLU())):
+        assert against_reference(module, 4, tmp_path) <= TOL
+
+
+def test_state_carries_over_a_long_sequence(tmp_path):
+    """2,000 blocks: no drift between the float32 engine and the float64 reference."""
+    torch.manual_seed(0)
+    module = Seq(
+        nn.Linear(6, 16),
+        nn.Tanh(),
+        nn.LSTM(16, 12, batch_first=True),
+        nn.Linear(12, 4),
+        nn.GRU(4, 8, batch_first=True),
+        nn.Linear(8, 3),
+    )
+    assert against_reference(module, 6, tmp_path, steps=2000) <= TOL
+
+
+@needs_reference
+@pytest.mark.parametrize(
+    "name, data", [("dense", "dense"), ("gru", "gru"), ("gru_1d", "gru_1d"), ("lstm", "lstm"), ("lstm_1d", "lstm_1d")]
+)
+def test_rtneural_reference_models(name, data, tmp_path):
+    """RTNeural's own model files and the outputs TensorFlow computed for them."""
+    model_json = json.loads((REFERENCE / "models" / f"{name}.json").read_text())
+    x, y = csv(f"{data}_x"), csv(f"{data}_y")
+    got = run_engine(model_json, x.astype(np.float32), tmp_path)
+    assert got.shape == y.shape and np.abs(got - y).max() <= TOL
+
+
+def test_a_layer_the_engine_does_not_generate_is_named():
+    model_json = convert.to_json(Seq(nn.Linear(3, 4), nn.Conv1d(4, 4, 1)).eval(), 3, "Test")
+    with pytest.raises(ExportError, match=r"Test: layer 1 \(conv1d\): the generated engine has no Conv1D"):
+        engine.render("m", model_json, "", "Test")
+
+
+@pytest.mark.parametrize("target", ["x86", "aarch64", "armv7", "cortex-m7"])
+def test_warning_free_on_every_toolchain(target, exported):
+    """-Wall -Wextra -Wdouble-promotion -Wfloat-conversion -Werror, with each target's compiler."""
+    t = targets.get(target)
+    if t.missing():
+        pytest.fail(f"missing {t.missing()}: make setup installs it")
+    done = subprocess.run(
+        [
+            t.compiler,
+            "-std=c++17",
+            "-O2",
+            *STRICT,
+            *engines.GENERATED_FLAGS,
+            *t.arch,
+            f"-I{exported}",
+            "-c",
+            str(ENGINE_CHECK_SOURCE),
+            "-o",
+            "/dev/null",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_clean_under_sanitizers(exported, tmp_path):
+    """The whole export through its vectors under -fsanitize=address,undefined: no report, parity."""
+    exe = tmp_path / "check"
+    build = subprocess.run(
+        [
+            "g++",
+            "-std=c++17",
+            "-O1",
+            "-g",
+            "-fsanitize=address,undefined",
+            "-fno-sanitize-recover=all",
+            *engines.GENERATED_FLAGS,
+            f"-I{exported}",
+            str(ENGINE_CHECK_SOURCE),
+            "-o",
+            str(exe),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert build.returncode == 0, build.stderr[-3000:]
+    done = subprocess.run([str(exe)], capture_output=True, text=True)
+    assert done.returncode == 0 and "runtime error" not in done.stderr, done.stderr[-3000:]
+    errors = json.loads(done.stdout.split("RESULT ", 1)[1])
+    assert max(errors.values()) <= TOL
