@@ -112,7 +112,8 @@ def document(
 
 
 def validate(doc: dict, source: str | Path = "result") -> None:
-    schema_id = doc.get("schema") if isinstance(doc, dict) and doc.get("schema") in OLD_SCHEMA_IDS else SCHEMA_ID
+    declared = doc.get("schema") if isinstance(doc, dict) else None
+    schema_id = declared if isinstance(declared, str) and declared in OLD_SCHEMA_IDS else SCHEMA_ID
     try:
         jsonschema.validate(doc, schema(OLD_SCHEMA_IDS.get(schema_id, "result.schema.json")))
     except jsonschema.ValidationError as exc:

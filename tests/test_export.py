@@ -40,14 +40,23 @@ def export(trained: Path, out: Path, *extra) -> int:
     )
 
 
-SET_FILES = ["manifest.json", "model_table.h", "model_vectors.h", "models.h"]
+SET_FILES = [
+    "manifest.json",
+    "model_table.h",
+    "model_vectors.h",
+    "models.h",
+    "generated.h",
+    "generated_table.h",
+    "rtmb_kernels.h",
+]
 
 
 def test_export_writes_the_files_and_is_deterministic(trained, tmp_path):
     assert export(trained, tmp_path / "a") == 0
     assert export(trained, tmp_path / "b") == 0
     names = sorted(p.name for p in (tmp_path / "a").iterdir())
-    assert names == sorted([f"{n}{s}" for n in SMALL for s in (".json", ".h", ".vectors.json")] + SET_FILES)
+    per_model = (".json", ".h", ".generated.h", ".vectors.json")
+    assert names == sorted([f"{n}{s}" for n in SMALL for s in per_model] + SET_FILES)
     for name in names:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
 
@@ -91,6 +100,12 @@ def test_manifest_describes_the_export(trained, tmp_path):
     doc = manifest.load(tmp_path)
     assert manifest.models(doc) == SMALL and doc["probe_steps"] == 64
     assert manifest.engine_files(doc, "rtneural") == ["models.h", "model_table.h", *(f"{n}.h" for n in SMALL)]
+    assert manifest.engine_files(doc, "generated") == [
+        "generated.h",
+        "generated_table.h",
+        "rtmb_kernels.h",
+        *(f"{n}.generated.h" for n in SMALL),
+    ]
     row = doc["models"][0]
     spec = get(row["name"])
     assert (row["input_size"], row["output_size"], row["parameters"]) == (32, 16, spec.parameter_count)
@@ -103,12 +118,15 @@ def test_manifest_describes_the_export(trained, tmp_path):
         "dtype": "float32",
         "tolerance": 1e-5,
     }
+    assert row["engines"]["generated"]["namespace"] == "generated::dynamics_engine"
+    assert doc["engines"]["generated"] == {"umbrella": "generated.h", "table": "generated_table.h", "needs": "nothing"}
     assert row["checkpoint"]["file"] == "dynamics_engine/best.pt" and len(row["checkpoint"]["sha256"]) == 64
     for name, digest in doc["sha256"].items():
         assert manifest.sha256(tmp_path / name) == digest, name
     assert set(doc["sha256"]) == {p.name for p in tmp_path.iterdir()} - {"manifest.json"}
     table = (tmp_path / "model_table.h").read_text()
-    assert '{"dynamics_engine", dynamics_engine::kInputSize' in table and "constexpr int kCount = 2;" in table
+    assert '{"dynamics_engine", ::models::dynamics_engine::kInputSize' in table and "constexpr int kCount = 2;" in table
+    assert "::generated::groove_predictor::Model" in (tmp_path / "generated_table.h").read_text()
 
 
 def test_damaged_manifest_is_named(trained, tmp_path):
