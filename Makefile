@@ -22,6 +22,7 @@ setup:  ## toolchains (apt), a virtual environment with the package and its depe
 	$(PY) -m pip install --quiet -e '.[test]'
 	$(PY) -m pip download --quiet --no-deps --no-binary :all: miditok==3.1.0 -d .cache/sources
 	$(PY) -m bench.pio_core
+	$(PY) -m common.deps
 
 data:   ## real melody, harmony and dynamics data from the package registries
 	$(PY) -m trainer data --profile $(PROFILE) --data-dir $(DATA_DIR)

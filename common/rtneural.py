@@ -1,8 +1,9 @@
 """Finding RTNeural (never part of this project) and the compiler flags for each backend.
 
 Looked for in `RTNEURAL_DIR` (a checkout: the folder holding `RTNeural/` and `modules/`), then in
-the compiler's system include path (a folder holding `RTNeural/RTNeural.h`, with RTNeural's
-`modules/json` beside it, as RTNeural includes it relatively).
+`.deps/RTNeural` (where `make setup` fetches the pinned commit), then in the compiler's system
+include path (a folder holding `RTNeural/RTNeural.h`, with RTNeural's `modules/json` beside it, as
+RTNeural includes it relatively).
 """
 
 from __future__ import annotations
@@ -16,13 +17,21 @@ from functools import cache
 from pathlib import Path
 
 from common.errors import SuiteError
+from common.layout import PROJECT
+
+# The one place the RTNeural this project is tested with is named (make setup fetches it).
+URL = "https://github.com/jatinchowdhury18/RTNeural.git"
+PIN = "1fb1f075a5d66e85bfc8f488c3f3626840cb3a1d"
+XSIMD_URL = "https://github.com/xtensor-stack/xsimd.git"
+XSIMD_PIN = "a00c81f7b9e808a42aedcf7da2fbb1f9a636da34"  # the commit RTNeural's modules/xsimd points at
+DEPS_DIR = PROJECT / ".deps" / "RTNeural"
 
 BACKENDS = ("eigen", "xsimd", "stl")
 SETUP_HINT = "make setup fetches it where GitHub is reachable, or set RTNEURAL_DIR to a checkout"
 MISSING = (
-    "RTNeural not found: set RTNEURAL_DIR to a checkout of github.com/jatinchowdhury18/RTNeural "
-    "(the folder holding RTNeural/ and modules/), or install its RTNeural/ and modules/json/ folders "
-    "into the compiler's include path (e.g. /usr/local/include)"
+    "RTNeural not found (only tests of RTNeural itself need it; the generated engine does not): make setup "
+    f"fetches it into .deps/RTNeural where GitHub is reachable, or set RTNEURAL_DIR to a checkout of {URL} "
+    f"at {PIN[:12]} (the folder holding RTNeural/ and modules/)"
 )
 
 
@@ -95,6 +104,8 @@ def find() -> RTNeural | None:
                 root,
             )
         return RTNeural(root.resolve())
+    if (DEPS_DIR / "RTNeural" / "RTNeural.h").exists() and (DEPS_DIR / "modules" / "json" / "json.hpp").exists():
+        return RTNeural(DEPS_DIR)  # make setup's checkout: complete, since it is renamed in only when done
     for d in compiler_include_dirs():
         if (d / "RTNeural" / "RTNeural.h").exists() and (d / "modules" / "json" / "json.hpp").exists():
             return RTNeural(d)
