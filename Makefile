@@ -38,9 +38,9 @@ validate:  ## check the export against torch, and in RTNeural where it is found 
 	$(PY) -m exporter validate --checkpoints $(CHECKPOINTS) --out $(MODELS_DIR)
 
 TARGET ?= x86
-BACKEND ?= all
-bench:  ## build, run and measure the harness on TARGET (x86, aarch64, armv7, cortex-m7) for BACKEND
-	$(VENV)/bin/bench run --target $(TARGET) --backend $(BACKEND)
+ENGINE ?= all
+bench:  ## build, run and measure the harness on TARGET (x86, aarch64, armv7, cortex-m7) for ENGINE
+	$(VENV)/bin/bench run --target $(TARGET) --engine $(ENGINE)
 
 benchmark:  ## pytest-benchmark: forward() of the exported models through the cffi bindings
 	MODELS_DIR=$(MODELS_DIR) $(PY) -m pytest benchmarks --benchmark-only --benchmark-columns=min,median,mean,stddev,rounds

@@ -18,7 +18,7 @@ import jsonschema
 
 from bench.build import Build
 from bench.targets import Target
-from common import atomic, engines, layout
+from common import atomic, engines, jsonfile, layout
 from common.errors import SuiteError
 
 SCHEMA_ID = "rt-music-bench/result/2"
@@ -166,12 +166,7 @@ MAX_BYTES = 16 << 20  # a result is a few KB; a larger file is refused before it
 
 
 def load(path: Path) -> dict:
-    try:
-        if Path(path).stat().st_size > MAX_BYTES:
-            raise SuiteError(f"{Path(path).stat().st_size:,} bytes: too large for a result", path)
-        doc = json.loads(Path(path).read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SuiteError(f"unreadable result ({exc})", path) from None
+    doc = jsonfile.read(path, MAX_BYTES, "result", "no such result")
     if not isinstance(doc, dict):
         raise SuiteError("not a result document (not a JSON object)", path)
     validate(doc, path)

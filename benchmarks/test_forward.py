@@ -1,6 +1,6 @@
 """pytest-benchmark figures for forward() of the compiled models, called through the cffi bindings
 (`make benchmark`). They measure; they assert nothing about time. MODELS_DIR (default build/models)
-says which export to build, RTMB_BACKEND (default eigen) which RTNeural backend."""
+says which export to build, RTMB_ENGINE (default generated) which engine."""
 
 import json
 import os
@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from bench import bindings
-from common import layout, manifest, rtneural
+from common import engines, layout, manifest
 
 MODELS_DIR = Path(os.environ.get("MODELS_DIR", layout.MODELS_DIR))
-BACKEND = os.environ.get("RTMB_BACKEND", "eigen")
-if rtneural.find() is None:
-    pytest.skip(rtneural.MISSING, allow_module_level=True)
+BACKEND = os.environ.get("RTMB_ENGINE", engines.GENERATED)
+if engines.available(BACKEND):
+    pytest.skip(f"{BACKEND}: {engines.available(BACKEND)}", allow_module_level=True)
 if not (MODELS_DIR / manifest.NAME).exists():
     pytest.skip(f"{MODELS_DIR / manifest.NAME} missing: run make export first", allow_module_level=True)
 

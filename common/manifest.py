@@ -15,6 +15,7 @@ from pathlib import Path
 
 import jsonschema
 
+from common import jsonfile
 from common.errors import SuiteError
 
 SCHEMA_ID = "rt-music-bench/manifest/1"
@@ -35,14 +36,7 @@ def sha256(path: Path) -> str:
 def load(models_dir: str | Path) -> dict:
     """The manifest of an export folder, checked against its schema; SuiteError names the file."""
     path = Path(models_dir) / NAME
-    try:
-        if path.stat().st_size > MAX_BYTES:
-            raise SuiteError(f"{path.stat().st_size:,} bytes: too large for a manifest", path)
-        doc = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise SuiteError("missing: export the models first (make export)", path) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SuiteError(f"unreadable manifest ({exc}); export again (make export)", path) from None
+    doc = jsonfile.read(path, MAX_BYTES, "manifest", "export the models first (make export)")
     try:
         jsonschema.validate(doc, schema())
     except jsonschema.ValidationError as exc:

@@ -46,11 +46,11 @@ def export(args, specs) -> int:
     for e in exports:
         print(
             f"{e.spec.name:18} {e.spec.parameter_count:>9,} params  -> {args.out / e.spec.snake_name}"
-            ".{json,h,vectors.json}"
+            ".{json,h,generated.h,vectors.json}"
         )
     print(
-        f"exported {len(exports)} models to {args.out}/ (manifest.json, models.h, model_table.h, "
-        f"model_vectors.h) in {time.time() - t0:.1f} s"
+        f"exported {len(exports)} models to {args.out}/ for the RTNeural and generated engines, with "
+        f"manifest.json, in {time.time() - t0:.1f} s"
     )
     return 0
 

@@ -3,11 +3,11 @@ vector per call, state carried, float64 arithmetic."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
+from common import jsonfile
 from common.errors import SuiteError
 from exporter.layers import BY_JSON_TYPE, activation, out_size
 
@@ -19,14 +19,7 @@ def read(path: str | Path) -> dict:
     """An RTNeural model JSON, checked (structure, sizes, every weight's shape, finite numbers) before
     any of it is used; SuiteError names the file and what is wrong."""
     path = Path(path)
-    try:
-        if path.stat().st_size > MAX_BYTES:
-            raise SuiteError(f"{path.stat().st_size:,} bytes: too large for a model", path)
-        doc = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise SuiteError("missing: run make export first", path) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SuiteError(f"not valid JSON ({exc})", path) from None
+    doc = jsonfile.read(path, MAX_BYTES, "model JSON")
     problem = check(doc)
     if problem:
         raise SuiteError(f"not a model this suite reads: {problem}", path)

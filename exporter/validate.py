@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import atomic, cxx, engines, layout, manifest, rtneural, table
+from common import atomic, cxx, engines, jsonfile, layout, manifest, rtneural, table
 from common.errors import SuiteError
 from exporter import runtime, vectors
 from exporter.layers import count
@@ -51,13 +51,11 @@ class Report:
         return not self.problems
 
 
+MAX_VECTOR_BYTES = 256 << 20
+
+
 def read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise SuiteError("missing: run make export first", path) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SuiteError(f"not valid JSON ({exc})", path) from None
+    return jsonfile.read(path, MAX_VECTOR_BYTES, "test vectors")
 
 
 def read_vectors(path: Path, in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray]:

@@ -307,7 +307,14 @@ def test_three_rtneural_paths_agree_with_torch(trained, tmp_path):
     assert code == 0
     report = json.loads((tmp_path / "validation.json").read_text())
     for m in report["models"]:
-        assert set(m["max_abs_error"]) == {"checkpoint", "reference", "json_parser", "modelt_parse_json", "header"}
+        assert set(m["max_abs_error"]) == {
+            "checkpoint",
+            "reference",
+            "generated",
+            "json_parser",
+            "modelt_parse_json",
+            "header",
+        }
         assert max(m["max_abs_error"].values()) <= 1e-5
 
 
