@@ -22,12 +22,9 @@ int main() {
                 if (!std::isnan(worst) && !(err <= worst)) worst = err;  // a NaN sticks
             }
         }
-        if (std::isnan(worst))
-            std::printf("%s\"%s\": NaN", m ? ", " : "", e.name);
-        else if (std::isinf(worst))
-            std::printf("%s\"%s\": Infinity", m ? ", " : "", e.name);
-        else
-            std::printf("%s\"%s\": %.9g", m ? ", " : "", e.name, worst);
+        if (std::isnan(worst)) std::printf("%s\"%s\": NaN", m ? ", " : "", e.name);
+        else if (std::isinf(worst)) std::printf("%s\"%s\": Infinity", m ? ", " : "", e.name);
+        else std::printf("%s\"%s\": %.9g", m ? ", " : "", e.name, worst);
     }
     std::printf("}\n");
     return 0;

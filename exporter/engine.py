@@ -14,6 +14,7 @@ from pathlib import Path
 
 from common.cgen import array_code
 from exporter.layers import BY_JSON_TYPE, ExportError, count, out_size
+from exporter.layers.base import BLOCK
 
 KERNELS = Path(__file__).with_name("rtmb_kernels.h")
 NAMESPACE = "generated"
@@ -59,6 +60,8 @@ def render(name: str, model_json: dict, comment: str, model_name: str) -> str:
 #ifndef MODELS_WEIGHTS_ATTR
 #define MODELS_WEIGHTS_ATTR
 #endif
+
+static_assert(rtmb::kBlock == {BLOCK}, "the weights below are laid out in blocks of {BLOCK} outputs");
 
 namespace {NAMESPACE}::{name} {{
 

@@ -41,6 +41,16 @@ def count(e: dict) -> int:
     return int(sum(np.asarray(w).size for w in e["weights"]))
 
 
+BLOCK = 64  # outputs per block: kBlock in exporter/rtmb_kernels.h (the generated headers assert it)
+
+
+def blocks(kernel: np.ndarray) -> np.ndarray:
+    """A dense kernel [in][out] in the generated engine's layout: for each group of BLOCK outputs
+    (the last may be narrower), its [in][BLOCK] weights contiguously, so the kernel reads it in order."""
+    kernel = np.asarray(kernel, dtype=np.float32)
+    return np.concatenate([kernel[:, o : o + BLOCK].ravel() for o in range(0, kernel.shape[1], BLOCK)])
+
+
 @dataclass
 class EngineStep:
     """One layer of the generated engine: its weights in the layout the kernel walks, the float

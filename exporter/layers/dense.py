@@ -6,7 +6,7 @@ import numpy as np
 from torch import nn
 
 from exporter.layers import activation
-from exporter.layers.base import EngineStep, entry, f32
+from exporter.layers.base import EngineStep, blocks, entry, f32
 
 JSON_TYPES = ("dense", "time-distributed-dense")
 TORCH_TYPES = (nn.Linear,)
@@ -62,7 +62,7 @@ def engine(e: dict, in_size: int) -> EngineStep:
     """y = b + x W with the kernel as in the JSON, [in][out]; the activation applied in place."""
     kernel = np.asarray(e["weights"][0], dtype=np.float32)
     out = kernel.shape[1]
-    arrays = [("kernel", kernel)]
+    arrays = [("kernel", blocks(kernel))]
     bias = "nullptr"
     if len(e["weights"]) >= 2:
         arrays.append(("bias", np.asarray(e["weights"][1], dtype=np.float32)))

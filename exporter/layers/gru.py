@@ -8,7 +8,7 @@ import numpy as np
 from torch import nn
 
 from exporter.layers import rnn
-from exporter.layers.base import EngineStep, entry
+from exporter.layers.base import EngineStep, blocks, entry
 from exporter.layers.rnn import sigmoid
 
 JSON_TYPES = ("gru",)
@@ -61,7 +61,7 @@ def engine(e: dict, in_size: int) -> EngineStep:
     W, U, b = (np.asarray(w, dtype=np.float32) for w in e["weights"])
     H = U.shape[0]
     return EngineStep(
-        arrays=[("WU", np.vstack([W, U])), ("b", b)],
+        arrays=[("WU", np.concatenate([blocks(W), blocks(U)])), ("b", b)],
         buffers=[("h", H), ("wx", 3 * H), ("uh", 3 * H)],
         state=["h"],
         forward=[f"rtmb::gru<{in_size}, {H}>({{p}}_WU, {{p}}_b, {{x}}, {{p}}_h, {{p}}_wx, {{p}}_uh);"],

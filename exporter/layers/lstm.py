@@ -10,7 +10,7 @@ import numpy as np
 from torch import nn
 
 from exporter.layers import rnn
-from exporter.layers.base import EngineStep, entry
+from exporter.layers.base import EngineStep, blocks, entry
 from exporter.layers.rnn import sigmoid
 
 JSON_TYPES = ("lstm",)
@@ -55,7 +55,7 @@ def engine(e: dict, in_size: int) -> EngineStep:
     W, U, b = (np.asarray(w, dtype=np.float32) for w in e["weights"])
     H = U.shape[0]
     return EngineStep(
-        arrays=[("WU", np.vstack([W, U])), ("b", b)],
+        arrays=[("WU", blocks(np.vstack([W, U]))), ("b", b)],
         buffers=[("xh", in_size + H), ("c", H), ("z", 4 * H)],
         state=["xh", "c"],
         forward=[

@@ -19,8 +19,8 @@
 
 #include "alloc_counter.h"
 #include "model_vectors.h"
-#include "rtmb_engine.h"  // the build's engine: includes its model table (models::kTable)
 #include "platform.h"
+#include "rtmb_engine.h"  // the build's engine: includes its model table (models::kTable)
 
 #ifndef MODELS_STORAGE_ATTR
 #define MODELS_STORAGE_ATTR
