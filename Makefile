@@ -8,7 +8,7 @@ CHECKPOINTS ?= checkpoints
 MODELS_DIR ?= build/models
 TRAIN_FLAGS := $(if $(FRESH),--fresh,)
 
-.PHONY: setup data train export validate bench benchmark lint format test clean
+.PHONY: setup data train export validate bench benchmark report regress lint format test clean
 
 APT_PACKAGES := g++ g++-aarch64-linux-gnu g++-arm-linux-gnueabihf gcc-arm-none-eabi libnewlib-arm-none-eabi \
 	libstdc++-arm-none-eabi-newlib qemu-user qemu-system-arm nlohmann-json3-dev libeigen3-dev valgrind clang-format
@@ -41,6 +41,23 @@ TARGET ?= x86
 ENGINE ?= all
 bench:  ## build, run and measure the harness on TARGET (x86, aarch64, armv7, cortex-m7) for ENGINE
 	$(VENV)/bin/bench run --target $(TARGET) --engine $(ENGINE)
+
+report:  ## reports/README.md, index.html and plots, from the results in reports/runs
+	$(VENV)/bin/bench report
+
+REGRESS_DIR := build/regress
+$(MODELS_DIR)/manifest.json:
+	$(MAKE) data train export
+
+# The gate: quick runs whose figures do not depend on the machine's load (x86 instructions from
+# callgrind, Cortex-M7 from QEMU's instruction clock, binary sections, heap, parity), every engine
+# this machine has, compared with reports/baseline; the report of these runs lands in build/regress.
+regress: $(MODELS_DIR)/manifest.json  ## compare quick x86 and Cortex-M7 runs with reports/baseline (exit 1 on a regression)
+	rm -rf $(REGRESS_DIR)
+	$(VENV)/bin/bench run --target x86 --blocks 200 --warmup 20 --models-dir $(MODELS_DIR) --out $(REGRESS_DIR)/runs
+	$(VENV)/bin/bench run --target cortex-m7 --blocks 200 --warmup 20 --models-dir $(MODELS_DIR) --out $(REGRESS_DIR)/runs
+	$(VENV)/bin/bench report $(REGRESS_DIR)/runs --out $(REGRESS_DIR)/report
+	$(VENV)/bin/bench compare reports/baseline $(REGRESS_DIR)/runs --markdown $(REGRESS_DIR)/gate.md
 
 benchmark:  ## pytest-benchmark: forward() of the exported models through the cffi bindings
 	MODELS_DIR=$(MODELS_DIR) $(PY) -m pytest benchmarks --benchmark-only --benchmark-columns=min,median,mean,stddev,rounds

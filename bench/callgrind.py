@@ -19,6 +19,12 @@ BLOCKS = (4, 24)
 FORWARD = re.compile(r"(\w+)_forward\(")
 
 
+def version() -> str:
+    """The tool behind the counts, for the results' provenance: "valgrind-3.19.0 callgrind"."""
+    out = subprocess.run(["valgrind", "--version"], capture_output=True, text=True)
+    return f"{out.stdout.strip()} callgrind"
+
+
 def available() -> bool:
     return shutil.which("valgrind") is not None and shutil.which("callgrind_annotate") is not None
 

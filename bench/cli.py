@@ -9,11 +9,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from bench import callgrind, harness, results, targets
+from bench import baseline, callgrind, compare, figures, harness, report, results, targets
 from bench.build import build
-from common import cli, engines, layout, manifest, rtneural, table
+from common import atomic, cli, engines, layout, manifest, rtneural, table
 from common.errors import SuiteError
 from common.git import project_commit
+
+DEFAULT_THRESHOLD = 3.0  # percent: instruction counts repeat exactly; a real regression is larger
 
 
 def main(argv=None) -> int:
@@ -44,7 +46,28 @@ def main(argv=None) -> int:
         help="PlatformIO build folders go under here, one per engine (default .pio/)",
     )
     r.add_argument("--no-callgrind", action="store_true", help="skip the instruction counts")
+    rep = sub.add_parser("report", help="render reports/README.md, index.html and plots from saved results")
+    rep.add_argument("runs", nargs="*", type=Path, default=[layout.RUNS_DIR], help="result files or folders")
+    rep.add_argument("--out", type=Path, default=report.DEFAULT_OUT)
+    rep.add_argument("--checkpoints", type=Path, default=layout.CHECKPOINTS, help="training histories, if any")
+    rep.add_argument("--models-dir", type=Path, default=layout.MODELS_DIR, help="export validation, if any")
+    c = sub.add_parser("compare", help="the regression gate: exit 1 when CURRENT is worse than BASELINE")
+    c.add_argument("baseline", type=Path, help="a baseline (reports/baseline), or result files or folders")
+    c.add_argument("current", type=Path, help="result files or a folder of them")
+    c.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, help="percent (default %(default)s)")
+    c.add_argument("--markdown", type=Path, help="also write the table as markdown here (a PR comment, a CI summary)")
+    b = sub.add_parser("baseline", help="the committed baseline the gate compares with")
+    bsub = b.add_subparsers(dest="action", required=True)
+    u = bsub.add_parser("update", help="replace the baseline's figures with the latest runs' (of each target/engine)")
+    u.add_argument("runs", nargs="*", type=Path, default=[layout.RUNS_DIR])
+    u.add_argument("--reason", required=True, help="why the baseline changes (recorded)")
     args = parser.parse_args(argv)
+    if args.command == "report":
+        return cli.guard(lambda: run_report(args))
+    if args.command == "compare":
+        return cli.guard(lambda: run_compare(args))
+    if args.command == "baseline":
+        return cli.guard(lambda: run_baseline(args))
     if args.command in ("targets", "engines"):
         return cli.guard(list_targets if args.command == "targets" else list_engines)
     saved: list[Path] = []
@@ -54,6 +77,40 @@ def main(argv=None) -> int:
 def interrupted(saved: list[Path]) -> str:
     kept = "".join(f"\n  kept {p}" for p in saved)
     return f"{len(saved)} result(s) saved; the run in progress was not saved{kept}"
+
+
+def run_report(args) -> int:
+    written, warnings = report.render(args.runs, args.out, args.checkpoints, args.models_dir)
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+def run_compare(args) -> int:
+    base, _, w1 = compare.load_set(args.baseline)
+    current, timings, w2 = compare.load_set(args.current)
+    for w in w1 + w2:
+        print(f"warning: {w}", file=sys.stderr)
+    rows = compare.compare(base, current, args.threshold)
+    print(compare.render(rows, timings, args.threshold))
+    if args.markdown:
+        atomic.write_text(args.markdown, compare.markdown(rows, timings, args.threshold))
+    return 1 if compare.failed(rows) else 0
+
+
+def run_baseline(args) -> int:
+    docs, warnings = results.load_many(args.runs)
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    if not docs:
+        raise SuiteError("no results to take a baseline from", args.runs[0])
+    latest = figures.latest(docs)
+    lines = baseline.update([f for d in latest for f in figures.of(d)], args.reason, [d["id"] for d in latest])
+    print("\n".join(lines) if lines else "no figure changed")
+    print(f"baseline {baseline.PATH} updated: {args.reason}")
+    return 0
 
 
 def list_targets() -> int:
@@ -127,6 +184,7 @@ def run(args, parser: argparse.ArgumentParser, saved: list[Path]) -> int:
         *("--block-size", str(args.block_size), "--sample-rate", str(args.sample_rate)),
     ]
     steps = ["build", "run"] + (["callgrind"] if count else [])
+    counter = callgrind.version() if count else targets.emulator_version(target) if target.timing == "counted" else None
     commit = project_commit()
     docs, paths = [], []
     with tqdm(total=len(chosen) * len(steps), desc=f"bench {target.name}", unit="step", disable=None) as bar:
@@ -149,7 +207,15 @@ def run(args, parser: argparse.ArgumentParser, saved: list[Path]) -> int:
             tolerance = max(m["engines"][key]["tolerance"] for m in doc["models"])
             rt_commit = found.commit if found is not None and engine != engines.GENERATED else None
             result = results.document(
-                target, engine, built, output, instructions, rt_commit, commit, tolerance=tolerance
+                target,
+                engine,
+                built,
+                output,
+                instructions,
+                rt_commit,
+                commit,
+                tolerance=tolerance,
+                counter=counter,
             )
             docs.append(result)
             paths.append(results.write(result, args.out))

@@ -51,6 +51,7 @@ def document(
     project_commit: str,
     now: datetime | None = None,
     tolerance: float = layout.PARITY_TOLERANCE,
+    counter: str | None = None,
 ) -> dict:
     """Gather a run's figures into the result schema; parity is checked against `tolerance` (the
     manifest's, for the engine run), and a NaN error fails it."""
@@ -92,6 +93,7 @@ def document(
             "binary": build.sizes,
         },
         "rtneural_commit": rtneural_commit,
+        "counter": counter,
         "project_commit": project_commit,
         "config": {k: meta[k] for k in ("blocks", "warmup", "block_size", "sample_rate", "deadline_us")},
         "timing": {"timer": meta["timer"], "kind": target.timing},
@@ -171,3 +173,18 @@ def load(path: Path) -> dict:
         raise SuiteError("not a result document (not a JSON object)", path)
     validate(doc, path)
     return upgrade(doc)
+
+
+def load_many(paths: list[Path]) -> tuple[list[dict], list[str]]:
+    """Every result in `paths` (files, or folders of `*.json`); a file that is not a valid result is
+    skipped, with a warning naming it, so one bad file never hides the others."""
+    docs, warnings = [], []
+    for path in map(Path, paths):
+        if not path.exists():
+            raise SuiteError("no such file or folder", path)
+        for file in sorted(path.glob("*.json")) if path.is_dir() else [path]:
+            try:
+                docs.append(load(file))
+            except SuiteError as exc:
+                warnings.append(f"skipped {exc}")
+    return docs, warnings

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,6 +85,20 @@ def load(ini: Path = INI) -> dict[str, Target]:
             arch=tuple(shlex.split(get("arch") or "")),
         )
     return targets
+
+
+def emulator_version(target: Target) -> str | None:
+    """The emulator's version line and how it counts ("QEMU emulator version 7.2.17 ... -icount shift=0")."""
+    if not target.qemu:
+        return None
+    out = subprocess.run([target.qemu[0], "--version"], capture_output=True, text=True)
+    line = out.stdout.splitlines()[0] if out.returncode == 0 and out.stdout else target.qemu[0]
+    icount = (
+        " ".join(target.qemu[target.qemu.index("-icount") : target.qemu.index("-icount") + 2])
+        if "-icount" in target.qemu
+        else ""
+    )
+    return f"{line} {icount}".strip()
 
 
 def get(name: str) -> Target:

@@ -1,0 +1,149 @@
+"""`bench compare BASELINE CURRENT`: the regression gate, on figures that do not depend on the
+machine's load. Only the targets and engines CURRENT measured are compared (an engine a machine
+cannot build is "not run", not a regression); within those, every baseline model must be there."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import baseline, figures, results
+from bench.figures import Figure, Timing
+from common import layout, table
+from common.errors import SuiteError
+
+FAIL, REGRESSION, OK, IMPROVED, NEW, NOT_COMPARABLE = ("FAIL", "REGRESSION", "ok", "improved", "new", "not comparable")
+FAILING = (FAIL, REGRESSION)
+
+
+@dataclass
+class Row:
+    target: str
+    engine: str
+    model: str
+    metric: str
+    base: float | None
+    current: float | None
+    change: float | None  # relative: 0.1 is 10% more
+    status: str
+    note: str = ""
+
+
+def load_set(path: Path) -> tuple[list[Figure], list[Timing], list[str]]:
+    """Figures of a baseline file, or of the newest result per target and engine among result files
+    (a file or a folder of them); warnings name the files that were skipped."""
+    path = Path(path)
+    if baseline.is_baseline(path):
+        figs, _ = baseline.load(path)
+        return figs, [], []
+    docs, warnings = results.load_many([path])
+    if not docs:
+        raise SuiteError("no result files to compare" + (f" ({len(warnings)} skipped)" if warnings else ""), path)
+    latest = figures.latest(docs)
+    return [f for d in latest for f in figures.of(d)], [figures.timing(d) for d in latest], warnings
+
+
+def compare(base: list[Figure], current: list[Figure], threshold: float) -> list[Row]:
+    """One row per figure, failures first, then the largest changes."""
+    measured = {(f.target, f.engine) for f in current}
+    before = {f.key: f for f in base if (f.target, f.engine) in measured}
+    now = {f.key: f for f in current}
+    rows = []
+    for key in before.keys() | now.keys():
+        b, c = before.get(key), now.get(key)
+        if c is None:
+            rows.append(Row(*key, b.value, None, None, FAIL, "missing from CURRENT"))
+        elif c.metric == "parity":
+            ok = layout.within(c.value, c.limit)
+            rows.append(
+                Row(
+                    *key,
+                    b.value if b else None,
+                    c.value,
+                    None,
+                    OK if ok else FAIL,
+                    "" if ok else f"above the tolerance {c.limit:g}",
+                )
+            )
+        elif c.metric == "forward_allocations":
+            ok = c.value == 0
+            rows.append(
+                Row(
+                    *key, b.value if b else None, c.value, None, OK if ok else FAIL, "" if ok else "forward() allocates"
+                )
+            )
+        elif b is None:
+            rows.append(Row(*key, None, c.value, None, NEW))
+        elif b.provenance != c.provenance:
+            rows.append(Row(*key, b.value, c.value, None, NOT_COMPARABLE, "measured with other tools or flags"))
+        else:
+            change = (c.value - b.value) / b.value if b.value else (math.inf if c.value else 0.0)
+            status = REGRESSION if change * 100 > threshold else IMPROVED if change * 100 < -threshold else OK
+            rows.append(Row(*key, b.value, c.value, change, status))
+    order = {FAIL: 0, REGRESSION: 0, NOT_COMPARABLE: 1, IMPROVED: 2, NEW: 3, OK: 4}
+    return sorted(rows, key=lambda r: (order[r.status], -abs(r.change or 0), r.target, r.engine, r.model, r.metric))
+
+
+def failed(rows: list[Row]) -> list[Row]:
+    return [r for r in rows if r.status in FAILING]
+
+
+def _value(v: float | None, metric: str) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.2g}" if metric == "parity" else f"{v:,.0f}"
+
+
+def cells(rows: list[Row]) -> list[tuple]:
+    return [
+        (
+            r.target,
+            r.engine,
+            r.model,
+            r.metric,
+            _value(r.base, r.metric),
+            _value(r.current, r.metric),
+            "-" if r.change is None else f"{r.change:+.2%}",
+            r.status,
+            r.note,
+        )
+        for r in rows
+    ]
+
+
+HEAD = ("target", "engine", "model", "metric", "baseline", "current", "change", "status", "note")
+
+
+def timings_table(timings: list[Timing]) -> list[tuple]:
+    return [(t.target, t.engine, f"{t.p50:,.1f}", f"+{t.spread:,.1f}", t.kind) for t in timings]
+
+
+TIMING_HEAD = ("target", "engine", "set p50 (us)", "p99 - p50 (noise)", "timing")
+
+
+def render(rows: list[Row], timings: list[Timing], threshold: float) -> str:
+    bad = failed(rows)
+    parts = [table.render(cells(rows), HEAD)]
+    if timings:
+        parts.append(
+            "\nWall-clock, for information (never gated):\n" + table.render(timings_table(timings), TIMING_HEAD)
+        )
+    parts.append(
+        f"\n{len(bad)} of {len(rows)} figures worse than the baseline by more than {threshold:g}% or failing"
+        + (": " + ", ".join(sorted({f"{r.target}/{r.engine}/{r.model}" for r in bad})) if bad else "")
+    )
+    return "\n".join(parts)
+
+
+def markdown(rows: list[Row], timings: list[Timing], threshold: float) -> str:
+    def md(head, body):
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        return "\n".join(lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in body])
+
+    bad = failed(rows)
+    title = f"**Regression gate: {'FAILED' if bad else 'passed'}** (threshold {threshold:g}%)"
+    parts = [title, "", md(HEAD, cells(rows))]
+    if timings:
+        parts += ["", "Wall-clock, for information (never gated):", "", md(TIMING_HEAD, timings_table(timings))]
+    return "\n".join(parts) + "\n"

@@ -1,0 +1,330 @@
+"""`bench report`: reports/README.md, reports/index.html (one self-contained page, plots embedded)
+and reports/plots/*.png, rendered from the saved results alone (and, when present, the training
+histories under checkpoints/ and the validation under build/models/). Nothing is rebuilt or rerun;
+the same inputs give the same files."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from collections import defaultdict
+from pathlib import Path
+
+from bench import figures, results
+from common import atomic, layout
+from common.errors import SuiteError
+
+BUDGET_BYTES = 4_000_000  # the design's budget for the five models' weights (~4 MB)
+KIND = {
+    "measured": "measured on this CPU",
+    "emulated": "emulated (QEMU user mode: the emulator's speed, not the board's)",
+    "counted": "counted (QEMU -icount: 1 ns per instruction, not a board's time)",
+}
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update(
+        {"figure.dpi": 100, "font.size": 9, "axes.grid": True, "grid.alpha": 0.3, "svg.hashsalt": "rt-music-bench"}
+    )
+    return plt
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", metadata={"Software": None}, bbox_inches="tight")
+    _plt().close(fig)
+    return buf.getvalue()
+
+
+# One colour per engine in every plot, the generated engine first.
+ENGINE_ORDER = ("generated", "eigen", "xsimd", "stl")
+ENGINE_COLOURS = {"generated": "#2ca02c", "eigen": "#1f77b4", "xsimd": "#ff7f0e", "stl": "#7f7f7f"}
+
+
+def engine_label(doc: dict) -> str:
+    return results.engine_name(doc) if doc["engine"] == "generated" else f"RTNeural {doc['backend']}"
+
+
+def ordered(docs: list[dict]) -> list[dict]:
+    def key(d):
+        name = results.engine_name(d)
+        return (d["target"]["name"], ENGINE_ORDER.index(name) if name in ENGINE_ORDER else 99, name)
+
+    return sorted(docs, key=key)
+
+
+def latency_plot(target: str, docs: list[dict]) -> bytes:
+    """p50 bars per model and for the set, one bar per engine; whiskers to p99, a dot at the max."""
+    plt = _plt()
+    models = [*docs[0]["models"], "set"]
+    fig, ax = plt.subplots(figsize=(9, 4))
+    width = 0.8 / len(docs)
+    for k, doc in enumerate(docs):
+        lat = [doc["models"][m]["latency_us"] if m != "set" else doc["set"]["latency_us"] for m in models]
+        xs = [i + (k - (len(docs) - 1) / 2) * width for i in range(len(models))]
+        p50 = [v["p50"] for v in lat]
+        ax.bar(xs, p50, width, label=engine_label(doc), color=ENGINE_COLOURS.get(results.engine_name(doc)))
+        ax.errorbar(
+            xs,
+            p50,
+            yerr=[[0] * len(lat), [v["p99"] - v["p50"] for v in lat]],
+            fmt="none",
+            ecolor="black",
+            capsize=2,
+            lw=0.8,
+        )
+        ax.plot(xs, [v["max"] for v in lat], "k.", ms=3)
+    deadline = docs[0]["config"]["deadline_us"]
+    ax.axhline(deadline, color="C3", ls="--", lw=1)
+    ax.text(len(models) - 0.5, deadline, f" deadline {deadline / 1000:.2f} ms", va="bottom", ha="right", color="C3")
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(models)), [m.replace("_", "\n") for m in models])
+    ax.set_ylabel("microseconds per block (log)")
+    ax.set_title(f"{target}: latency per block, p50 bars, p99 whiskers, max dots ({docs[0]['timing']['kind']})")
+    ax.legend(fontsize=8, loc="upper left")
+    return _png(fig)
+
+
+def memory_plot(docs: list[dict]) -> bytes:
+    plt = _plt()
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 0.32 * len(docs) + 2.5), gridspec_kw={"width_ratios": [1, 1.4]})
+    first = docs[0]["models"]
+    names = list(first)
+    weights = [first[n]["weight_bytes"] / 1e6 for n in names]
+    ax1.barh([*names, "all five"], [*weights, sum(weights)], color=["C0"] * len(names) + ["C1"])
+    ax1.axvline(BUDGET_BYTES / 1e6, color="C3", ls="--", lw=1, label="budget ~4 MB")
+    ax1.set_xlabel("MB of float32 weights")
+    ax1.set_title("weights per model and for the set")
+    ax1.legend(fontsize=8, loc="lower right")
+    labels = [f"{d['target']['name']} / {engine_label(d)}" for d in docs]
+    code = [d["build"]["binary"]["text"] / 1e6 for d in docs]
+    ram = [(d["build"]["binary"]["data"] + d["build"]["binary"]["bss"]) / 1e6 for d in docs]
+    ys = range(len(docs))
+    ax2.barh([y - 0.2 for y in ys], code, 0.4, label="text: code and constant weights (flash)")
+    ax2.barh([y + 0.2 for y in ys], ram, 0.4, label="data + bss (RAM)")
+    ax2.set_xscale("log")
+    ax2.set_yticks(list(ys), labels, fontsize=8)
+    ax2.invert_yaxis()
+    ax2.set_xlabel("MB (log)")
+    ax2.set_title("the harness binary: where the bytes go")
+    ax2.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def history_plot(docs: list[dict]) -> bytes | None:
+    """Instructions per block (and per model) over the project's commits, per target and engine."""
+    series: dict[tuple[str, str], dict[str, dict]] = defaultdict(dict)
+    for doc in sorted(docs, key=lambda d: d["created"]):
+        figs = {(f.model): f.value for f in figures.of(doc) if f.metric == "instructions"}
+        if figs:
+            series[(doc["target"]["name"], engine_label(doc))][doc["project_commit"][:9]] = figs
+    if not series:
+        return None
+    plt = _plt()
+    keys = sorted(series)
+    fig, axes = plt.subplots(len(keys), 1, figsize=(10, 2.2 * len(keys)), squeeze=False)
+    for ax, key in zip(axes[:, 0], keys, strict=True):
+        commits = list(series[key])
+        models = sorted({m for v in series[key].values() for m in v}, key=lambda m: (m == "set", m))
+        for k, model in enumerate(models):
+            ys = [series[key][c].get(model) for c in commits]
+            ax.plot(range(len(commits)), ys, "o-", ms=3, label=model, color="black" if model == "set" else f"C{k}")
+        ax.set_yscale("log")
+        ax.set_xticks(range(len(commits)), commits, fontsize=7)
+        ax.set_title(f"{key[0]} / {key[1]}: instructions per block", fontsize=9)
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    fig.tight_layout()
+    return _png(fig)
+
+
+def training_plot(checkpoints: Path) -> bytes | None:
+    histories = []
+    for path in sorted(Path(checkpoints).glob("*/history.json")):
+        try:
+            doc = json.loads(path.read_text())
+            histories.append((doc["model"], doc["epochs"]))
+        except (OSError, ValueError, KeyError):
+            continue
+    histories = [(m, h) for m, h in histories if h]
+    if not histories:
+        return None
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(histories), figsize=(3.2 * len(histories), 2.8), squeeze=False)
+    for ax, (model, epochs) in zip(axes[0], histories, strict=True):
+        xs = [e["epoch"] for e in epochs]
+        ax.plot(xs, [e["train_loss"] for e in epochs], "o-", ms=2, label="train")
+        ax.plot(xs, [e["val_loss"] for e in epochs], "o-", ms=2, label="validation")
+        ax.set_title(model, fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("loss")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def summary_rows(docs: list[dict]) -> list[tuple]:
+    rows = []
+    for d in docs:
+        s, b = d["set"], d["build"]["binary"]
+        deadline = d["config"]["deadline_us"]
+        worst = max(m["parity_max_abs_error"] for m in d["models"].values())
+        instr = s["instructions_per_block"]
+        if instr is None and d["timing"]["kind"] == "counted":
+            instr = round(s["latency_us"]["p50"] * 1000)
+        rows.append(
+            (
+                d["target"]["name"],
+                engine_label(d),
+                d["timing"]["kind"],
+                f"{s['latency_us']['p50']:,.1f}",
+                f"{s['latency_us']['p99']:,.1f}",
+                f"{s['latency_us']['p99'] / deadline:.2%}",
+                s["deadline_misses"],
+                f"{'ok' if d['parity_ok'] else 'FAIL'} {worst:.1e}",
+                f"{sum(m['weight_bytes'] for m in d['models'].values()):,}",
+                f"{b['text']:,}",
+                f"{b['data'] + b['bss']:,}",
+                "-" if instr is None else f"{instr:,}",
+                d["project_commit"][:9],
+            )
+        )
+    return rows
+
+
+SUMMARY_HEAD = (
+    "target",
+    "engine",
+    "timing",
+    "set p50 (us)",
+    "set p99 (us)",
+    "p99 / deadline",
+    "misses",
+    "parity (max error)",
+    "weights (bytes)",
+    "text (bytes)",
+    "RAM: data+bss (bytes)",
+    "instructions/block",
+    "commit",
+)
+
+
+def validation_rows(models_dir: Path) -> tuple[tuple, list[tuple]] | None:
+    try:
+        doc = json.loads((Path(models_dir) / "validation.json").read_text())
+    except (OSError, ValueError):
+        return None
+    paths = sorted({p for m in doc["models"] for p in m["max_abs_error"]})
+    rows = [
+        (
+            m["model"],
+            *(f"{m['max_abs_error'][p]:.2e}" if p in m["max_abs_error"] else "-" for p in paths),
+            "ok" if m["ok"] else "FAIL",
+        )
+        for m in doc["models"]
+    ]
+    return ("model", *paths, "result"), rows
+
+
+def markdown_table(head, rows) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    return "\n".join(lines + ["| " + " | ".join(str(c) for c in r) + " |" for r in rows])
+
+
+def html_table(head, rows) -> str:
+    th = "".join(f"<th>{html.escape(str(h))}</th>" for h in head)
+    trs = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{th}</tr></thead><tbody>{trs}</tbody></table>"
+
+
+STYLE = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;font-size:13px;margin:1em 0}th,td{border:1px solid #ccc;padding:3px 8px;
+text-align:right}th{background:#f0f0f0}td:first-child,td:nth-child(2),td:nth-child(3){text-align:left}
+img{max-width:100%;border:1px solid #eee;margin:0.5em 0}.note{color:#555;font-size:13px}"""
+
+
+def render(
+    runs: list[Path], out: Path, checkpoints: Path | None, models_dir: Path | None
+) -> tuple[list[Path], list[str]]:
+    docs, warnings = results.load_many(runs)
+    if not docs:
+        raise SuiteError("no valid result files to report on", runs[0])
+    latest = ordered(figures.latest(docs))
+    plots: dict[str, tuple[str, bytes]] = {}
+    for target in sorted({d["target"]["name"] for d in latest}):
+        plots[f"latency_{target}.png"] = (
+            f"Latency on {target}",
+            latency_plot(target, [d for d in latest if d["target"]["name"] == target]),
+        )
+    plots["memory.png"] = ("Memory: weights against the budget, and each binary's code and RAM", memory_plot(latest))
+    history = history_plot(docs)
+    if history:
+        plots["instructions_history.png"] = ("Instructions per block over the project's commits", history)
+    training = training_plot(checkpoints) if checkpoints else None
+    if training:
+        plots["training.png"] = ("Training: loss per epoch", training)
+    validation = validation_rows(models_dir) if models_dir else None
+
+    newest = max(docs, key=lambda d: d["created"])
+    intro = (
+        f"Rendered by `bench report` from {len(docs)} result files (the newest {newest['created'][:19]} UTC, "
+        f"commit {newest['project_commit'][:9]}); the latest run of each target and engine below. "
+        "Deadline: one block of audio "
+        f"({newest['config']['block_size']} samples at {newest['config']['sample_rate']} Hz = "
+        f"{newest['config']['deadline_us'] / 1000:.2f} ms)."
+    )
+    kinds = "\n".join(f"- `{k}`: {v}" for k, v in KIND.items())
+    md = [
+        "# Benchmark report",
+        "",
+        intro,
+        "",
+        markdown_table(SUMMARY_HEAD, summary_rows(latest)),
+        "",
+        "Timing:",
+        kinds,
+        "",
+        "## Plots",
+        "",
+    ]
+    md += [f"- [{title}](plots/{name})" for name, (title, _) in plots.items()]
+    if validation:
+        md += ["", "## Export validation (max abs error against PyTorch)", "", markdown_table(*validation)]
+    if warnings:
+        md += ["", "Skipped files:", *(f"- {w}" for w in warnings)]
+    body = [
+        f"<h1>Benchmark report</h1><p>{html.escape(intro)}</p>",
+        html_table(SUMMARY_HEAD, summary_rows(latest)),
+        "<ul class=note>" + "".join(f"<li><b>{k}</b>: {html.escape(v)}</li>" for k, v in KIND.items()) + "</ul>",
+    ]
+    for name, (title, png) in plots.items():
+        body.append(
+            f"<h2>{html.escape(title)}</h2><img alt='{name}' src='data:image/png;base64,"
+            f"{base64.b64encode(png).decode()}'>"
+        )
+    if validation:
+        body.append("<h2>Export validation (max abs error against PyTorch)</h2>" + html_table(*validation))
+    if warnings:
+        body.append("<p class=note>Skipped: " + "; ".join(html.escape(w) for w in warnings) + "</p>")
+    page = (
+        f"<!doctype html><html><head><meta charset=utf-8><title>rt-music-bench report</title>"
+        f"<style>{STYLE}</style></head><body>{''.join(body)}</body></html>\n"
+    )
+    out = Path(out)
+    written = []
+    for name, (_, png) in plots.items():
+        atomic.write_bytes(out / "plots" / name, png)
+        written.append(out / "plots" / name)
+    atomic.write_text(out / "README.md", "\n".join(md) + "\n")
+    atomic.write_text(out / "index.html", page)
+    return [out / "README.md", out / "index.html", *written], warnings
+
+
+DEFAULT_OUT = layout.PROJECT / "reports"
