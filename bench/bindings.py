@@ -38,7 +38,7 @@ def build(models_dir: Path, engine: str = engines.GENERATED, build_dir: Path = B
     names = manifest.engine_files(doc, key)
     manifest.verify(models_dir, doc, names)
     table = doc["engines"][key]["table"]
-    if engine == engines.GENERATED:
+    if engines.is_generated(engine):
         engine_flags, salt = list(engines.GENERATED_FLAGS), ""
     else:
         found = rtneural.require()

@@ -15,6 +15,19 @@ from common import engines, layout, manifest, rtneural
 from common.errors import SuiteError
 from common.layout import PROJECT
 
+# Sections of an ELF that hold no part of the program as loaded: debug data, notes, attributes.
+NOT_LOADED = (
+    ".debug",
+    ".comment",
+    ".note",
+    ".ARM.attributes",
+    ".gnu.attributes",
+    ".stab",
+    ".symtab",
+    ".strtab",
+    ".shstrtab",
+    ".gnu_debuglink",
+)
 QUIET_PIO = {"PLATFORMIO_SETTING_ENABLE_TELEMETRY": "No", "PLATFORMIO_DISABLE_UPGRADE_CHECK": "true"}
 
 
@@ -51,12 +64,12 @@ def build(target: Target, engine: str, models_dir: Path | None = None, root: Pat
     if missing:
         raise SuiteError(f"cannot build {target.name}: missing {', '.join(missing)}; make setup installs them")
     engine_flags = list(engines.GENERATED_FLAGS)
-    if engine != engines.GENERATED:
+    if not engines.is_generated(engine):
         engine_flags = rtneural.require().flags(engine)
     models_dir = Path(models_dir or layout.MODELS_DIR)
     doc = manifest.load(models_dir)
     key = engines.manifest_key(engine)
-    manifest.verify(models_dir, doc, [*manifest.engine_files(doc, key), doc["vectors_header"]])
+    manifest.verify(models_dir, doc, [*manifest.engine_files(doc, key), doc["engines"][key]["vectors"]])
     root = root or build_dir(engine)
     program = program_path(target, engine, root)
     before = program.stat().st_mtime_ns if program.exists() else None
@@ -97,10 +110,10 @@ def sizes(target: Target, program: Path) -> dict:
     out = subprocess.run([tool, str(program)], capture_output=True, text=True, check=True)
     text, data, bss = (int(v) for v in out.stdout.splitlines()[1].split()[:3])
     sections = {}
-    for line in subprocess.run(
-        [tool, "-A", str(program)], capture_output=True, text=True, check=True
-    ).stdout.splitlines():
+    listing = subprocess.run([tool, "-A", str(program)], capture_output=True, text=True, check=True).stdout
+    for line in listing.splitlines():
         parts = line.split()
-        if len(parts) == 3 and parts[0].startswith(".") and parts[1].isdigit() and int(parts[1]) and int(parts[2]):
+        loaded = len(parts) == 3 and parts[0].startswith(".") and not parts[0].startswith(NOT_LOADED)
+        if loaded and parts[1].isdigit() and int(parts[1]):
             sections[parts[0]] = int(parts[1])
     return {"text": text, "data": data, "bss": bss, "sections": sections}

@@ -205,7 +205,7 @@ def run(args, parser: argparse.ArgumentParser, saved: list[Path]) -> int:
                 tqdm.write(f"warning: {target.name} / {engine}: the harness says: {warning}", file=sys.stderr)
             key = engines.manifest_key(engine)
             tolerance = max(m["engines"][key]["tolerance"] for m in doc["models"])
-            rt_commit = found.commit if found is not None and engine != engines.GENERATED else None
+            rt_commit = found.commit if found is not None and not engines.is_generated(engine) else None
             result = results.document(
                 target,
                 engine,

@@ -82,9 +82,9 @@ def document(
             "cpu": host_cpu() if target.run == "native" else target.board,
             "run": target.run,
         },
-        "engine": engines.manifest_key(engine),
-        "backend": None if engine == engines.GENERATED else engine,
-        "dtype": "float32",
+        "engine": engines.GENERATED if engines.is_generated(engine) else "rtneural",
+        "backend": None if engines.is_generated(engine) else engine,
+        "dtype": engines.dtype(engine),
         "build": {
             "compiler": build.compiler,
             "flags": build.flags,
@@ -131,8 +131,8 @@ def upgrade(doc: dict) -> dict:
 
 
 def engine_name(doc: dict) -> str:
-    """The name bench uses for a result's engine: generated, or the RTNeural backend."""
-    return doc["backend"] if doc["engine"] == "rtneural" else doc["engine"]
+    """The name bench uses for a result's engine: generated[-f16|-int8], or the RTNeural backend."""
+    return engines.name(doc["engine"], doc["backend"], doc["dtype"])
 
 
 def run_id(now: datetime, target: str, backend: str) -> str:

@@ -140,20 +140,38 @@ def hex_float(x: float) -> str:
     return f"{mantissa}p{exponent}f"
 
 
+# The C++ element type and literal of each array dtype the generated code holds: float32 as exact
+# hexadecimal floats, int8 weights as decimals, float16 weights as their IEEE bits.
+CTYPES = {"float32": ("float", hex_float), "int8": ("std::int8_t", str), "float16": ("std::uint16_t", None)}
+
+
 def array_code(name: str, values, attr: str = "MODELS_WEIGHTS_ATTR") -> str:
-    """A constant float array, 64-byte aligned (SIMD code loads it aligned), placed by `attr`.
+    """A constant array, 64-byte aligned, placed by `attr`: float32 (the default for lists), int8,
+    or float16 (stored as its bits, read by rtmb_kernels.h).
 
     >>> print(array_code("kBias", [1.0, 0.25], attr=""), end="")
     alignas(64)  inline constexpr float kBias[2] = {
         0x1p+0f, 0x1p-2f};
+    >>> print(array_code("kQ", np.array([-127, 3], np.int8), attr=""), end="")
+    alignas(64)  inline constexpr std::int8_t kQ[2] = {
+        -127, 3};
+    >>> print(array_code("kH", np.array([1.0, -2.0], np.float16), attr=""), end="")
+    alignas(64)  inline constexpr std::uint16_t kH[2] = {
+        0x3c00, 0xc000};
     """
-    flat = np.asarray(values, dtype=np.float32).ravel()
+    arr = np.asarray(values)
+    dtype = arr.dtype.name if arr.dtype.name in CTYPES else "float32"
+    ctype, literal = CTYPES[dtype]
+    if dtype == "float16":
+        flat, literal = arr.ravel().view(np.uint16), lambda v: f"{v:#06x}"
+    else:
+        flat = arr.astype(np.float32 if dtype == "float32" else np.int8).ravel()
     lines, line = [], ""
-    for lit in (hex_float(v) for v in flat.tolist()):
+    for lit in (literal(v) for v in flat.tolist()):
         if len(line) + len(lit) > 110:
             lines.append(line.rstrip())
             line = ""
         line += lit + ", "
     lines.append(line.rstrip().rstrip(","))
     body = "\n    ".join(lines)
-    return f"alignas(64) {attr} inline constexpr float {name}[{flat.size}] = {{\n    {body}}};\n"
+    return f"alignas(64) {attr} inline constexpr {ctype} {name}[{flat.size}] = {{\n    {body}}};\n"

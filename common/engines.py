@@ -8,7 +8,9 @@ from common import rtneural
 from common.errors import SuiteError
 
 GENERATED = "generated"
-NAMES = (GENERATED, *rtneural.BACKENDS)
+# The generated engine at each weight precision (float32 is the plain name).
+PRECISIONS = {GENERATED: "float32", "generated-f16": "float16", "generated-int8": "int8"}
+NAMES = (*PRECISIONS, *rtneural.BACKENDS)
 AUTO = "auto"
 # Flags the generated engine is built with. Without -fno-trapping-math GCC leaves the clamped
 # activation loops scalar (constant clamp bounds become branches); results are identical.
@@ -16,9 +18,25 @@ AUTO = "auto"
 GENERATED_FLAGS = ("-fno-trapping-math", "-ffp-contract=fast")
 
 
+def is_generated(engine: str) -> bool:
+    return engine in PRECISIONS
+
+
 def manifest_key(engine: str) -> str:
-    """The engine's key in manifest.json: "generated", or "rtneural" for every RTNeural backend."""
-    return GENERATED if engine == GENERATED else "rtneural"
+    """The engine's key in manifest.json: its own name for the generated engine at each precision,
+    "rtneural" for every RTNeural backend."""
+    return engine if is_generated(engine) else "rtneural"
+
+
+def dtype(engine: str) -> str:
+    return PRECISIONS.get(engine, "float32")
+
+
+def name(family: str, backend: str | None, weights: str) -> str:
+    """The engine name of a result: its family and backend ("rtneural", "eigen") or precision."""
+    if family != GENERATED:
+        return backend or family
+    return next(e for e, d in PRECISIONS.items() if d == weights)
 
 
 def check(engine: str) -> str:
@@ -39,7 +57,7 @@ def resolve(requested: str, default_backend: str) -> tuple[str, str | None]:
 
 def available(engine: str) -> str | None:
     """Why `engine` cannot be built here, or None."""
-    if engine == GENERATED:
+    if is_generated(engine):
         return None
     try:
         found = rtneural.find()

@@ -18,7 +18,7 @@ import jsonschema
 from common import jsonfile
 from common.errors import SuiteError
 
-SCHEMA_ID = "rt-music-bench/manifest/1"
+SCHEMA_ID = "rt-music-bench/manifest/2"
 NAME = "manifest.json"
 KERNELS = "rtmb_kernels.h"  # the generated engine's kernels, shipped in every export
 MAX_BYTES = 64 << 20  # far above any real manifest: a larger file is refused before it is parsed
@@ -66,5 +66,5 @@ def engine_files(doc: dict, engine: str) -> list[str]:
     if engine not in doc["engines"]:
         raise SuiteError(f"no {engine} engine in this export; it has {', '.join(doc['engines'])}")
     shared = doc["engines"][engine]
-    extra = [KERNELS] if engine == "generated" else []
+    extra = [KERNELS] if engine.startswith("generated") else []
     return [shared["umbrella"], shared["table"], *extra, *(m["engines"][engine]["header"] for m in doc["models"])]

@@ -1,12 +1,13 @@
 // Runs every exported model of the generated engine through its test vectors, from a reset state
 // with the state carried, and prints each model's max abs error against PyTorch on one line
 // starting "RESULT " (a JSON object; NaN when an output is NaN). Needs nothing but the export.
-// Build: -I<export folder>; run: check_engine
+// Build: -I<export folder> -DRTMB_MODEL_TABLE='"generated_table.h"'
+//        -DRTMB_MODEL_VECTORS='"model_vectors.h"' (the engine's table and its expected outputs)
 #include <cmath>
 #include <cstdio>
 
-#include "generated_table.h"
-#include "model_vectors.h"
+#include RTMB_MODEL_TABLE
+#include RTMB_MODEL_VECTORS
 
 int main() {
     std::printf("RESULT {");

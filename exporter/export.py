@@ -15,10 +15,12 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from common import atomic, cgen, layout, manifest
 from common.errors import SuiteError
 from common.git import project_commit
-from exporter import convert, engine, header, jsonio, tables, vectors
+from exporter import convert, engine, header, jsonio, runtime, tables, vectors
 from models import checkpoint
 from models.spec import ModelSpec
 
@@ -31,6 +33,7 @@ class Export:
     model_json: dict
     headers: dict  # engine name -> the model's header for it
     vectors: dict
+    expected: dict  # engine name -> the outputs its programs must reproduce on the vectors' inputs
     checkpoint: dict  # its row in the manifest
 
 
@@ -74,11 +77,16 @@ def prepare(spec: ModelSpec, checkpoints: Path, commit: str) -> Export:
         f"({spec.parameter_count * 4 / 1024:.0f} KiB float32), declaration v{spec.version}, "
         f"trained on {ckpt.get('data', {}).get('source', '?')} data."
     )
-    headers = {
-        tables.RTNEURAL.name: header.render(name, model_json, comment),
-        tables.GENERATED.name: engine.render(name, model_json, comment, spec.name),
-    }
-    return Export(spec, model_json, headers, vec, source)
+    headers = {tables.RTNEURAL.name: header.render(name, model_json, comment)}
+    expected = {tables.RTNEURAL.name: vec["outputs"]}
+    for eng in tables.GENERATED_ENGINES:
+        headers[eng.name] = engine.render(name, model_json, comment, spec.name, eng.namespace, eng.precision)
+        if eng.precision == "float32":
+            expected[eng.name] = vec["outputs"]
+        else:  # rounded weights: the reference runtime on the same rounded weights
+            rounded = engine.reference_json(model_json, eng.precision)
+            expected[eng.name] = runtime.Model(rounded).run(inputs).astype(np.float32)
+    return Export(spec, model_json, headers, vec, expected, source)
 
 
 def manifest_row(e: Export) -> dict:
@@ -106,8 +114,10 @@ def manifest_row(e: Export) -> dict:
             eng.name: {
                 "header": eng.header(s.snake_name),
                 "namespace": f"{eng.namespace}::{s.snake_name}",
-                "dtype": "float32",
+                "dtype": eng.precision,
                 "tolerance": layout.PARITY_TOLERANCE,
+                # what the rounding costs: max abs difference from PyTorch's float32 outputs
+                "error_vs_float32": float(np.abs(e.expected[eng.name] - e.vectors["outputs"]).max()),
             }
             for eng in tables.ENGINES
         },
@@ -128,14 +138,20 @@ def export_all(specs: list[ModelSpec], checkpoints: Path, out_dir: Path) -> list
         files[eng.umbrella] = tables.umbrella(specs, eng)
         files[eng.table] = tables.model_table(specs, eng)
     files[engine.KERNELS.name] = engine.KERNELS.read_text()
-    files["model_vectors.h"] = tables.vectors_header(specs, {e.spec.snake_name: e.vectors for e in exports})
+    for eng in tables.ENGINES:
+        if eng.vectors not in files:
+            sets = {
+                e.spec.snake_name: {"inputs": e.vectors["inputs"], "outputs": e.expected[eng.name]} for e in exports
+            }
+            files[eng.vectors] = tables.vectors_header(specs, sets)
     doc = {
         "schema": manifest.SCHEMA_ID,
         "project_commit": commit,
         "probe_steps": layout.PROBE_STEPS,
         "vectors_header": "model_vectors.h",
         "engines": {
-            eng.name: {"umbrella": eng.umbrella, "table": eng.table, "needs": eng.needs} for eng in tables.ENGINES
+            eng.name: {"umbrella": eng.umbrella, "table": eng.table, "vectors": eng.vectors, "needs": eng.needs}
+            for eng in tables.ENGINES
         },
         "models": [manifest_row(e) for e in exports],
         "sha256": {name: _sha256(text) for name, text in sorted(files.items())},
@@ -155,8 +171,11 @@ def check_replaceable(out_dir: Path) -> None:
     if not out_dir.is_dir():
         raise SuiteError("not a folder: give --out a folder for the export", out_dir)
     ours = {manifest.NAME, "validation.json"}
-    if (out_dir / manifest.NAME).is_file():
-        ours |= set(manifest.load(out_dir)["sha256"])
+    try:  # an earlier export of any version lists its files; a damaged manifest lists none
+        listed = json.loads((out_dir / manifest.NAME).read_text()).get("sha256", {})
+        ours |= {name for name in listed if isinstance(name, str)}
+    except (OSError, ValueError, AttributeError):
+        pass
     strangers = sorted(
         p.name for p in out_dir.iterdir() if p.name not in ours and not (p.is_file() and p.suffix in (".json", ".h"))
     )

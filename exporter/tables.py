@@ -20,37 +20,42 @@ class Engine:
     name: str  # the manifest's key
     what: str
     namespace: str  # the models live in <namespace>::<name>
-    suffix: str  # a model's header is <name><suffix>
-    umbrella: str
-    table: str
-    macro: str  # the X-macro over the models
-    needs: str  # what a program must find to compile it
+    precision: str = "float32"  # of the weights
+
+    @property
+    def umbrella(self) -> str:
+        return "models.h" if self.name == "rtneural" else f"{self.name}.h"
+
+    @property
+    def table(self) -> str:
+        return "model_table.h" if self.name == "rtneural" else f"{self.name}_table.h"
+
+    @property
+    def vectors(self) -> str:
+        """The test vectors its programs check against: PyTorch's outputs, or for rounded weights
+        the reference runtime's outputs on the same rounded weights."""
+        return "model_vectors.h" if self.precision == "float32" else f"model_vectors-{self.name}.h"
+
+    @property
+    def macro(self) -> str:  # the X-macro over the models
+        return "MODELS_FOR_EACH" if self.name == "rtneural" else f"{self.namespace.upper()}_FOR_EACH"
+
+    @property
+    def needs(self) -> str:  # what a program must find to compile it
+        return "RTNeural" if self.name == "rtneural" else "nothing"
 
     def header(self, model: str) -> str:
-        return model + self.suffix
+        return f"{model}.h" if self.name == "rtneural" else f"{model}.{self.name}.h"
 
 
-RTNEURAL = Engine(
-    "rtneural",
-    "RTNeural ModelT types, weights baked in",
-    "models",
-    ".h",
-    "models.h",
-    "model_table.h",
-    "MODELS_FOR_EACH",
-    "RTNeural",
+RTNEURAL = Engine("rtneural", "RTNeural ModelT types, weights baked in", "models")
+GENERATED = Engine("generated", "the generated engine, float32 weights used in place", "generated")
+GENERATED_F16 = Engine("generated-f16", "the generated engine, float16 weights", "generated_f16", "float16")
+GENERATED_INT8 = Engine(
+    "generated-int8", "the generated engine, int8 weights with a scale per output", "generated_int8", "int8"
 )
-GENERATED = Engine(
-    "generated",
-    "the generated engine, dependency-free, weights used in place",
-    "generated",
-    ".generated.h",
-    "generated.h",
-    "generated_table.h",
-    "GENERATED_FOR_EACH",
-    "nothing",
-)
-ENGINES = (RTNEURAL, GENERATED)
+GENERATED_ENGINES = (GENERATED, GENERATED_F16, GENERATED_INT8)
+ENGINES = (RTNEURAL, *GENERATED_ENGINES)
 
 
 def umbrella(specs: list[ModelSpec], engine: Engine) -> str:

@@ -184,28 +184,33 @@ def check_rtneural(rep: Report, out_dir: Path, build_dir: Path, found: rtneural.
     rep.rtneural = f"{backend} @ {found.commit[:12]}"
 
 
-def check_generated(reports: list[Report], doc: dict, out_dir: Path, build_dir: Path) -> None:
-    """Compile the generated engine for every exported model (host g++, strict warnings) and run it
-    through the test vectors; the error of each model joins its report as `generated`."""
-    names = manifest.engine_files(doc, engines.GENERATED)
-    flags = ["-std=c++17", "-O2", *STRICT, *engines.GENERATED_FLAGS, f"-I{out_dir.resolve()}"]
+def check_generated(reports: list[Report], doc: dict, out_dir: Path, build_dir: Path, engine: str) -> None:
+    """Compile the generated engine at one precision for every exported model (host g++, strict
+    warnings) and run it through its test vectors (PyTorch's outputs for float32, the reference
+    runtime's on the same rounded weights otherwise); each model's error joins its report."""
+    shared = doc["engines"][engine]
+    names = [*manifest.engine_files(doc, engine), shared["vectors"]]
+    flags = [
+        *("-std=c++17", "-O2", *STRICT, *engines.GENERATED_FLAGS, f"-I{out_dir.resolve()}"),
+        *(f'-DRTMB_MODEL_TABLE="{shared["table"]}"', f'-DRTMB_MODEL_VECTORS="{shared["vectors"]}"'),
+    ]
     exe = cxx.cached(
-        "check-generated",
+        f"check-{engine}",
         ENGINE_CHECK_SOURCE,
         flags,
         [out_dir / n for n in names],
         build_dir,
-        what="the generated engine",
+        what=f"the {engine} engine",
     )
     run = subprocess.run([str(exe)], capture_output=True, text=True)
     lines = [line for line in run.stdout.splitlines() if line.startswith("RESULT ")]
     if run.returncode != 0 or not lines:
         for rep in reports:
-            rep.problems.append(f"generated engine check failed ({run.returncode}): {run.stderr.strip()[-500:]}")
+            rep.problems.append(f"{engine} engine check failed ({run.returncode}): {run.stderr.strip()[-500:]}")
         return
     errors = json.loads(lines[-1][len("RESULT ") :])
     for rep in reports:
-        rep.errors["generated"] = float(errors[rep.spec.snake_name])
+        rep.errors[engine] = float(errors[rep.spec.snake_name])
 
 
 def validate(
@@ -219,7 +224,8 @@ def validate(
     out_dir = Path(out_dir)
     doc = manifest.load(out_dir)
     reports = [check_python(spec, doc, out_dir, checkpoints) for spec in specs]
-    check_generated(reports, doc, out_dir, Path(build_dir))
+    for engine in engines.PRECISIONS:
+        check_generated(reports, doc, out_dir, Path(build_dir), engine)
     found = rtneural.find() if use_rtneural else None
     skipped = None
     if found is None:
@@ -261,7 +267,7 @@ def render(reports: list[Report]) -> str:
         counts = "=".join(f"{c:,}" for c in dict.fromkeys(r.counts.values()))
         errs = [
             f"{r.errors[p]:.2e}" if p in r.errors else "skipped"
-            for p in ("checkpoint", "reference", "generated", *CPP_PATHS)
+            for p in ("checkpoint", "reference", *engines.PRECISIONS, *CPP_PATHS)
         ]
         rows.append(
             (r.spec.name, counts, f"{r.spec.input_size}->{r.spec.output_size}", *errs, "ok" if r.ok else "FAIL")
@@ -274,7 +280,7 @@ def render(reports: list[Report]) -> str:
             "in->out",
             "checkpoint",
             "reference",
-            "generated",
+            *engines.PRECISIONS,
             *CPP_PATHS,
             "result",
         ),

@@ -125,6 +125,7 @@ def test_targets_come_from_platformio_ini():
         "aarch64": "rpi",
         "armv7": "rpi32",
         "cortex-m7": "cortex_m7",
+        "cortex-m7-2mb": "cortex_m7_2mb",
     }
     assert t["aarch64"].compiler == "aarch64-linux-gnu-g++" and t["cortex-m7"].os == "baremetal"
     assert targets.get("rpi") is t["aarch64"] or targets.get("rpi").env == "rpi"
@@ -159,14 +160,17 @@ def test_an_rtneural_engine_without_rtneural_says_what_is_missing(monkeypatch, c
 
 def test_engines_per_target(monkeypatch, capsys):
     t = targets.load()
-    assert t["x86"].engines == ("generated", "eigen", "xsimd", "stl")
-    assert t["armv7"].engines == ("generated", "xsimd", "stl") and t["cortex-m7"].engines == ("generated", "stl")
+    generated = ("generated", "generated-f16", "generated-int8")
+    assert t["x86"].engines == (*generated, "eigen", "xsimd", "stl")
+    assert t["armv7"].engines == (*generated, "xsimd", "stl") and t["cortex-m7"].engines == (*generated, "stl")
+    assert t["cortex-m7-2mb"].engines == ("generated-int8",)
     monkeypatch.setattr(rtneural, "find", lambda: None)
-    assert cli.chosen_engines(t["x86"], None) == ["generated"] == cli.chosen_engines(t["x86"], "all")
+    assert cli.chosen_engines(t["x86"], None) == list(generated) == cli.chosen_engines(t["x86"], "all")
     assert cli.main(["engines"]) == 0
     out = capsys.readouterr().out
-    assert "x86        eigen      no           RTNeural not found" in out
-    assert "cortex-m7  xsimd      no" in out and "generated" in out
+    rows = {tuple(line.split()[:3]): line for line in out.splitlines()[2:] if line.strip()}
+    assert rows[("x86", "eigen", "no")].endswith("RTNeural not found") and ("x86", "generated-int8", "yes") in rows
+    assert ("cortex-m7", "xsimd", "no") in rows and ("cortex-m7-2mb", "generated", "no") in rows
 
 
 def test_results_of_schema_1_are_still_read():
@@ -226,13 +230,16 @@ def run_bench(target: str, engine: str, exported: Path, tmp_path: Path, *extra: 
     return code, results.load(paths[0]) if len(paths) == 1 else None
 
 
+@pytest.mark.parametrize("engine", ["generated", "generated-f16", "generated-int8"])
 @pytest.mark.parametrize("target", ["x86", "aarch64", "armv7", "cortex-m7"])
-def test_the_generated_engine_runs_with_parity_on_every_target(target, exported, tmp_path, pio_ready, capsys):
-    """Natively, under qemu-user and under qemu-system: built, run, checked on the target itself."""
-    code, doc = run_bench(target, "generated", exported, tmp_path, "--no-callgrind")
+def test_the_generated_engine_runs_with_parity_on_every_target(target, engine, exported, tmp_path, pio_ready, capsys):
+    """Natively, under qemu-user and under qemu-system, at every weight precision: built, run,
+    checked on the target itself (reduced precisions against the reference of the same weights)."""
+    code, doc = run_bench(target, engine, exported, tmp_path, "--no-callgrind")
     out = capsys.readouterr().out
     assert code == 0, out
-    assert doc["engine"] == "generated" and doc["backend"] is None and doc["rtneural_commit"] is None
+    assert results.engine_name(doc) == engine and doc["backend"] is None and doc["rtneural_commit"] is None
+    assert doc["dtype"] == {"generated": "float32", "generated-f16": "float16", "generated-int8": "int8"}[engine]
     assert set(doc["models"]) == set(SMALL) and doc["parity_ok"] and doc["heap"]["forward_allocations"] == 0
     for name in SMALL:
         m = doc["models"][name]
@@ -241,9 +248,19 @@ def test_the_generated_engine_runs_with_parity_on_every_target(target, exported,
         assert m["model_bytes"] < m["weight_bytes"]  # the model object holds state, not weights
     if target == "cortex-m7":  # the weights once, in the external memory's .weights, none in RAM
         sections = doc["build"]["binary"]["sections"]
-        weights = sum(m["weight_bytes"] for m in doc["models"].values())
+        stored = {"generated": 4, "generated-f16": 2, "generated-int8": 1}[engine]
+        weights = sum(m["parameters"] for m in doc["models"].values()) * stored
         assert sections[".weights"] >= weights and doc["build"]["binary"]["bss"] < weights
-    assert f"{doc['target']['name']} / generated" in out and "saved" in out
+    assert f"{doc['target']['name']} / {engine}" in out and "saved" in out
+
+
+def test_the_int8_set_fits_a_cortex_m7_with_2_mb_of_flash(exported, tmp_path, pio_ready, capsys):
+    """The linker script holds the image to 2 MB of flash and 1 MB of RAM; it links and runs."""
+    code, doc = run_bench("cortex-m7-2mb", "generated-int8", exported, tmp_path)
+    assert code == 0, capsys.readouterr().out
+    binary = doc["build"]["binary"]
+    assert binary["text"] + binary["data"] <= 2 << 20 and binary["data"] + binary["bss"] <= 1 << 20
+    assert ".weights" not in binary["sections"] and doc["parity_ok"]
 
 
 def test_bench_run_counts_instructions_on_x86(exported, tmp_path, pio_ready, capsys):

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from bench import targets
-from common import cxx, engines
+from common import cxx, engines, manifest
 from exporter import convert, engine, runtime
 from exporter.layers import ExportError
 from exporter.validate import ENGINE_CHECK_SOURCE, STRICT
@@ -44,11 +44,11 @@ int main() {
 """
 
 
-def run_engine(model_json: dict, inputs: np.ndarray, tmp_path: Path, flags=()) -> np.ndarray:
-    """Outputs of the generated engine for `inputs`, from a reset state."""
+def run_engine(model_json: dict, inputs: np.ndarray, tmp_path: Path, flags=(), precision="float32") -> np.ndarray:
+    """Outputs of the generated engine at `precision` for `inputs`, from a reset state."""
     src = tmp_path / "src"
     src.mkdir(exist_ok=True)
-    (src / "m.generated.h").write_text(engine.render("m", model_json, "test model", "Test"))
+    (src / "m.generated.h").write_text(engine.render("m", model_json, "test model", "Test", "generated", precision))
     shutil.copy(engine.KERNELS, src / engine.KERNELS.name)
     (src / "main.cpp").write_text(MAIN)
     exe = cxx.cached(
@@ -63,11 +63,12 @@ def run_engine(model_json: dict, inputs: np.ndarray, tmp_path: Path, flags=()) -
     return np.array([[float(v) for v in line.split()] for line in done.stdout.splitlines()])
 
 
-def against_reference(module: nn.Module, in_size: int, tmp_path: Path, steps: int = 64) -> float:
+def against_reference(module: nn.Module, in_size: int, tmp_path: Path, steps: int = 64, precision="float32") -> float:
+    """The engine against the float64 reference runtime on the same (rounded) weights."""
     model_json = convert.to_json(module.eval(), in_size, "Test")
     x = np.random.default_rng(3).normal(0, 1.5, (steps, in_size)).astype(np.float32)
-    expected = runtime.Model(model_json).run(x)
-    return float(np.abs(run_engine(model_json, x, tmp_path) - expected).max())
+    expected = runtime.Model(engine.reference_json(model_json, precision)).run(x)
+    return float(np.abs(run_engine(model_json, x, tmp_path, precision=precision) - expected).max())
 
 
 @pytest.mark.parametrize("act", [None, nn.Tanh(), nn.ReLU(), nn.Sigmoid(), nn.Softmax(dim=-1), nn.ELU()])
@@ -81,6 +82,37 @@ def test_recurrent_layers_single_and_stacked(rnn, num_layers, tmp_path):
     torch.manual_seed(0)
     module = Seq(nn.Linear(7, 11), nn.Tanh(), rnn(11, 6, num_layers=num_layers, batch_first=True), nn.Linear(6, 3))
     assert against_reference(module, 7, tmp_path) <= TOL
+
+
+@pytest.mark.parametrize("precision", ["float16", "int8"])
+def test_reduced_precisions_match_the_reference_of_the_same_weights(precision, tmp_path):
+    """Weights rounded (float16) or quantised with a scale per output (int8) are used as stored;
+    the engine reproduces the reference runtime on the same rounded weights, over 300 steps, for
+    dense, LSTM (one fused matrix, one scale per gate row) and GRU (W and U apart) layers."""
+    torch.manual_seed(0)
+    module = Seq(
+        nn.Linear(7, 70),
+        nn.Tanh(),
+        nn.LSTM(70, 12, batch_first=True),
+        nn.Linear(12, 9),
+        nn.ReLU(),
+        nn.GRU(9, 10, batch_first=True),
+        nn.Linear(10, 3),
+    )
+    assert against_reference(module, 7, tmp_path, steps=300, precision=precision) <= TOL
+
+
+def test_rounding_costs_something_and_float16_overflow_is_named():
+    torch.manual_seed(0)
+    model_json = convert.to_json(Seq(nn.Linear(8, 16), nn.Tanh(), nn.GRU(16, 8, batch_first=True)).eval(), 8, "Test")
+    x = np.random.default_rng(0).normal(size=(32, 8))
+    exact = runtime.Model(model_json).run(x)
+    for precision, (low, high) in {"float16": (1e-6, 1e-2), "int8": (1e-4, 1e-1)}.items():
+        error = np.abs(runtime.Model(engine.reference_json(model_json, precision)).run(x) - exact).max()
+        assert low < error < high, (precision, error)
+    model_json["layers"][0]["weights"][0][0, 0] = 1e5
+    with pytest.raises(ExportError, match=r"layer 0 \(dense\): a weight of 100000 is beyond float16's range"):
+        engine.render("m", model_json, "", "Test", "generated_f16", "float16")
 
 
 def test_widths_that_are_not_multiples_of_four(tmp_path):
@@ -133,49 +165,44 @@ def test_a_layer_the_engine_does_not_generate_is_named():
         engine.render("m", model_json, "", "Test")
 
 
+PRECISION_ENGINES = list(engines.PRECISIONS)
+
+
+def engine_defines(exported: Path, name: str) -> list[str]:
+    shared = manifest.load(exported)["engines"][name]
+    return [f'-DRTMB_MODEL_TABLE="{shared["table"]}"', f'-DRTMB_MODEL_VECTORS="{shared["vectors"]}"']
+
+
 @pytest.mark.parametrize("target", ["x86", "aarch64", "armv7", "cortex-m7"])
 def test_warning_free_on_every_toolchain(target, exported):
-    """-Wall -Wextra -Wdouble-promotion -Wfloat-conversion -Werror, with each target's compiler."""
+    """-Wall -Wextra -Wdouble-promotion -Wfloat-conversion -Werror, with each target's compiler, at
+    every precision (the SIMD conversions of int8 and float16 weights included)."""
     t = targets.get(target)
     if t.missing():
         pytest.fail(f"missing {t.missing()}: make setup installs it")
-    done = subprocess.run(
-        [
-            t.compiler,
-            "-std=c++17",
-            "-O2",
-            *STRICT,
-            *engines.GENERATED_FLAGS,
-            *t.arch,
-            f"-I{exported}",
-            "-c",
-            str(ENGINE_CHECK_SOURCE),
-            "-o",
-            "/dev/null",
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    for name in PRECISION_ENGINES:
+        flags = [*STRICT, *engines.GENERATED_FLAGS, *t.arch, f"-I{exported}", *engine_defines(exported, name)]
+        done = subprocess.run(
+            [t.compiler, "-std=c++17", "-O2", *flags, "-c", str(ENGINE_CHECK_SOURCE), "-o", "/dev/null"],
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, (name, done.stderr[-3000:])
 
 
-def test_clean_under_sanitizers(exported, tmp_path):
+@pytest.mark.parametrize("name", PRECISION_ENGINES)
+def test_clean_under_sanitizers(name, exported, tmp_path):
     """The whole export through its vectors under -fsanitize=address,undefined: no report, parity."""
     exe = tmp_path / "check"
+    flags = [
+        "-fsanitize=address,undefined",
+        "-fno-sanitize-recover=all",
+        *engines.GENERATED_FLAGS,
+        f"-I{exported}",
+        *engine_defines(exported, name),
+    ]
     build = subprocess.run(
-        [
-            "g++",
-            "-std=c++17",
-            "-O1",
-            "-g",
-            "-fsanitize=address,undefined",
-            "-fno-sanitize-recover=all",
-            *engines.GENERATED_FLAGS,
-            f"-I{exported}",
-            str(ENGINE_CHECK_SOURCE),
-            "-o",
-            str(exe),
-        ],
+        ["g++", "-std=c++17", "-O1", "-g", *flags, str(ENGINE_CHECK_SOURCE), "-o", str(exe)],
         capture_output=True,
         text=True,
     )

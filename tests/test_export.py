@@ -45,9 +45,10 @@ SET_FILES = [
     "model_table.h",
     "model_vectors.h",
     "models.h",
-    "generated.h",
-    "generated_table.h",
     "rtmb_kernels.h",
+    *(f"{e}{s}" for e in ("generated", "generated-f16", "generated-int8") for s in (".h", "_table.h")),
+    "model_vectors-generated-f16.h",
+    "model_vectors-generated-int8.h",
 ]
 
 
@@ -55,7 +56,7 @@ def test_export_writes_the_files_and_is_deterministic(trained, tmp_path):
     assert export(trained, tmp_path / "a") == 0
     assert export(trained, tmp_path / "b") == 0
     names = sorted(p.name for p in (tmp_path / "a").iterdir())
-    per_model = (".json", ".h", ".generated.h", ".vectors.json")
+    per_model = (".json", ".h", ".generated.h", ".generated-f16.h", ".generated-int8.h", ".vectors.json")
     assert names == sorted([f"{n}{s}" for n in SMALL for s in per_model] + SET_FILES)
     for name in names:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
@@ -117,9 +118,19 @@ def test_manifest_describes_the_export(trained, tmp_path):
         "namespace": "models::dynamics_engine",
         "dtype": "float32",
         "tolerance": 1e-5,
+        "error_vs_float32": 0.0,
     }
     assert row["engines"]["generated"]["namespace"] == "generated::dynamics_engine"
-    assert doc["engines"]["generated"] == {"umbrella": "generated.h", "table": "generated_table.h", "needs": "nothing"}
+    assert doc["engines"]["generated"] == {
+        "umbrella": "generated.h",
+        "table": "generated_table.h",
+        "vectors": "model_vectors.h",
+        "needs": "nothing",
+    }
+    int8 = row["engines"]["generated-int8"]
+    assert int8["dtype"] == "int8" and int8["namespace"] == "generated_int8::dynamics_engine"
+    assert 0 < row["engines"]["generated-f16"]["error_vs_float32"] < int8["error_vs_float32"] < 0.1
+    assert doc["engines"]["generated-int8"]["vectors"] == "model_vectors-generated-int8.h"
     assert row["checkpoint"]["file"] == "dynamics_engine/best.pt" and len(row["checkpoint"]["sha256"]) == 64
     for name, digest in doc["sha256"].items():
         assert manifest.sha256(tmp_path / name) == digest, name

@@ -239,3 +239,40 @@ def test_short_pieces_are_played_back_to_back_for_the_probe():
     assert "back to back" in probe["description"]
     with pytest.raises(SuiteError, match="only 30 steps, 64 needed"):
         choose_probe(Dataset("melody", "real", "tunes", [], short[:3]))
+
+
+def test_the_trainers_rounding_is_the_exporters(tmp_path, tiny_profile):
+    """trainer evaluate rounds the torch module as the engine rounds the JSON: same outputs."""
+    from exporter import convert, engine, runtime
+    from trainer.precision import rounded
+
+    for spec in (DYN, get("groove_predictor")):
+        train(tmp_path, tiny_profile, spec=spec)
+        model, ck = checkpoint.load(tmp_path / f"ck/{spec.snake_name}/best.pt", spec)
+        model_json = convert.to_json(model, spec.input_size, spec.name)
+        x = checkpoint.probe_inputs(ck)
+        for precision in ("float16", "int8"):
+            with torch.no_grad():
+                ours = rounded(model, precision)(torch.from_numpy(x)[None])[0][0].numpy()
+            reference = runtime.Model(engine.reference_json(model_json, precision)).run(x)
+            assert np.abs(ours - reference).max() <= 1e-5, (spec.name, precision)
+
+
+def test_evaluate_reports_every_precision(tmp_path, tiny_profile, capsys):
+    train(tmp_path, tiny_profile)
+    code = trainer_main(
+        [
+            "evaluate",
+            "--models",
+            "dynamics_engine",
+            "--checkpoints",
+            str(tmp_path / "ck"),
+            "--data-dir",
+            str(tmp_path / "no-data"),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0 and "DynamicsEngine" in out and "int8" in out and "float16" in out
+    doc = json.loads((tmp_path / "ck" / "precision.json").read_text())
+    values = doc["models"][0]["values"]
+    assert set(values) == {"float32", "float16", "int8"} and all(v > 0 for v in values.values())

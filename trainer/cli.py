@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import atomic, cli, layout
+from common import atomic, cli, layout, table
 from models.catalog import select
 from trainer.profiles import PROFILES
 
@@ -35,8 +35,15 @@ def main(argv=None) -> int:
         "--sources", type=Path, default=Path(".cache/sources"), help="where downloaded source packages are kept"
     )
 
+    e = sub.add_parser("evaluate", help="each model's validation metric at every weight precision the engine has")
+    e.add_argument("--models", default="all", help="comma-separated names, or all")
+    e.add_argument("--checkpoints", type=Path, default=layout.CHECKPOINTS)
+    e.add_argument("--data-dir", type=Path, default=layout.DATA_DIR)
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    if args.command == "evaluate":
+        return cli.guard(lambda: evaluate(args))
     if args.command == "train":
         return cli.guard(
             lambda: train(args),
@@ -46,6 +53,49 @@ def main(argv=None) -> int:
             ),
         )
     return cli.guard(lambda: prepare(args), lambda: f"{args.data_dir} keeps the sets already prepared")
+
+
+def evaluate(args) -> int:
+    """The validation metric of each best checkpoint with its weights rounded to each precision,
+    on the data and validation steps it was trained with; written to <checkpoints>/precision.json."""
+    from models import checkpoint, quantize
+    from trainer import data
+    from trainer.data.base import eval_batches
+    from trainer.precision import acceptable, rounded
+    from trainer.tasks import TASKS
+    from trainer.train import evaluate_model
+
+    rows, doc = [], {"models": []}
+    for spec in select(args.models):
+        model, ckpt = checkpoint.load(checkpoint.best(args.checkpoints, spec), spec)
+        profile = PROFILES[ckpt["profile"]] if ckpt.get("profile") in PROFILES else PROFILES["quick"]
+        dataset = data.load(spec.task, args.data_dir, profile.synthetic_steps, ckpt.get("seed", 0), progress=False)
+        batches = list(eval_batches(dataset.val, profile.batch_size, profile.seq_len, profile.val_steps))
+        task = TASKS[spec.task]
+        metrics = {p: evaluate_model(rounded(model, p), spec.task, batches)["metric"] for p in quantize.PRECISIONS}
+        ok = {p: acceptable(task, metrics["float32"], v) for p, v in metrics.items()}
+        rows.append(
+            (
+                spec.name,
+                dataset.source,
+                task.metric_name,
+                *(f"{task.format(metrics[p])}{'' if ok[p] else ' (over the bar)'}" for p in quantize.PRECISIONS),
+            )
+        )
+        doc["models"].append(
+            {
+                "model": spec.name,
+                "data": dataset.source,
+                "metric": task.metric_name,
+                "higher_is_better": task.higher_is_better,
+                "values": metrics,
+                "acceptable": ok,
+            }
+        )
+    print(table.render(rows, ("model", "data", "metric", *quantize.PRECISIONS)))
+    print("the bar: at most 1 point of accuracy lost, or 2% more error, against float32")
+    atomic.write_json(args.checkpoints / "precision.json", doc)
+    return 0
 
 
 def train(args) -> int:

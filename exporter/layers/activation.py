@@ -78,7 +78,7 @@ def cpp(e: dict, slot: int, prefix: str) -> tuple[list, list[str]]:
 ENGINE = {"tanh": "tanh", "relu": "relu", "sigmoid": "sigmoid", "elu": "elu", "softmax": "softmax"}
 
 
-def engine(e: dict, in_size: int) -> EngineStep:
+def engine(e: dict, in_size: int, precision: str = "float32") -> EngineStep:
     return EngineStep(
         buffers=[("y", in_size)],
         forward=[f"rtmb::copy<{in_size}>({{x}}, {{p}}_y);", f"rtmb::{ENGINE[e['activation']]}<{in_size}>({{p}}_y);"],

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from models import quantize
+
 
 class ExportError(Exception):
     """A layer that cannot become an RTNeural layer; names the model, the layer and the reason."""
@@ -47,8 +49,19 @@ BLOCK = 64  # outputs per block: kBlock in exporter/rtmb_kernels.h (the generate
 def blocks(kernel: np.ndarray) -> np.ndarray:
     """A dense kernel [in][out] in the generated engine's layout: for each group of BLOCK outputs
     (the last may be narrower), its [in][BLOCK] weights contiguously, so the kernel reads it in order."""
-    kernel = np.asarray(kernel, dtype=np.float32)
+    kernel = np.asarray(kernel)
     return np.concatenate([kernel[:, o : o + BLOCK].ravel() for o in range(0, kernel.shape[1], BLOCK)])
+
+
+def matrix(suffix: str, kernel: np.ndarray, precision: str) -> tuple[list, str]:
+    """A kernel [in][out] as the generated engine stores it at `precision`: its arrays (in blocks,
+    with a scale per output for int8) and the C++ expression of its scale pointer."""
+    if precision == "int8":
+        q, scale = quantize.int8(kernel)
+        return [(suffix, blocks(q)), (f"{suffix}_scale", scale)], f"{{p}}_{suffix}_scale"
+    if precision == "float16":
+        return [(suffix, blocks(quantize.float16(kernel)))], "nullptr"
+    return [(suffix, blocks(np.asarray(kernel, dtype=np.float32)))], "nullptr"
 
 
 @dataclass

@@ -57,7 +57,7 @@ def cpp(e: dict, slot: int, prefix: str) -> tuple[list, list[str]]:
     return arrays, code
 
 
-def engine(e: dict, in_size: int) -> EngineStep:
+def engine(e: dict, in_size: int, precision: str = "float32") -> EngineStep:
     """The statistics folded into one scale and one shift per feature (in float64, then rounded)."""
     rt = Runtime(e, in_size)
     scale = np.broadcast_to(rt.scale, in_size)

@@ -90,5 +90,5 @@ def cpp(e: dict, slot: int, prefix: str) -> tuple[list, list[str]]:
     ]
 
 
-def engine(e: dict, in_size: int):
+def engine(e: dict, in_size: int, precision: str = "float32"):
     raise ValueError("the generated engine has no Conv1D kernel yet (RTNeural's headers run it)")

@@ -6,7 +6,8 @@ import numpy as np
 from torch import nn
 
 from exporter.layers import activation
-from exporter.layers.base import EngineStep, blocks, entry, f32
+from exporter.layers.base import EngineStep, entry, f32, matrix
+from models import quantize
 
 JSON_TYPES = ("dense", "time-distributed-dense")
 TORCH_TYPES = (nn.Linear,)
@@ -58,16 +59,21 @@ def cpp(e: dict, slot: int, prefix: str) -> tuple[list, list[str]]:
     return arrays, code
 
 
-def engine(e: dict, in_size: int) -> EngineStep:
-    """y = b + x W with the kernel as in the JSON, [in][out]; the activation applied in place."""
+def rounded(e: dict, precision: str) -> list:
+    """The weights as the engine at `precision` computes with them (for the reference)."""
+    return [quantize.round_trip(e["weights"][0], precision), *e["weights"][1:]]
+
+
+def engine(e: dict, in_size: int, precision: str = "float32") -> EngineStep:
+    """y = b + x W, the kernel [in][out] in blocks at `precision`; the activation applied in place."""
     kernel = np.asarray(e["weights"][0], dtype=np.float32)
     out = kernel.shape[1]
-    arrays = [("kernel", blocks(kernel))]
+    arrays, scale = matrix("kernel", kernel, precision)
     bias = "nullptr"
     if len(e["weights"]) >= 2:
         arrays.append(("bias", np.asarray(e["weights"][1], dtype=np.float32)))
         bias = "{p}_bias"
-    forward = [f"rtmb::dense<{in_size}, {out}>({{p}}_kernel, {bias}, {{x}}, {{p}}_y);"]
+    forward = [f"rtmb::dense<{in_size}, {out}>({{p}}_kernel, {scale}, {bias}, {{x}}, {{p}}_y);"]
     if e.get("activation"):
         forward.append(f"rtmb::{activation.ENGINE[e['activation']]}<{out}>({{p}}_y);")
     return EngineStep(arrays=arrays, buffers=[("y", out)], forward=forward, out="{p}_y")

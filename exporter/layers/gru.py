@@ -8,8 +8,9 @@ import numpy as np
 from torch import nn
 
 from exporter.layers import rnn
-from exporter.layers.base import EngineStep, blocks, entry
+from exporter.layers.base import EngineStep, entry, matrix
 from exporter.layers.rnn import sigmoid
+from models import quantize
 
 JSON_TYPES = ("gru",)
 TORCH_TYPES = (nn.GRU,)
@@ -56,14 +57,26 @@ def cpp(e: dict, slot: int, prefix: str) -> tuple[list, list[str]]:
     return rnn.cpp(e, slot, prefix, lambda name, b: rnn.rows_code(name, *b.shape))
 
 
-def engine(e: dict, in_size: int) -> EngineStep:
-    """[W; U] in one array, gates z, r, n; the two products stay apart (the reset gate acts between)."""
+def rounded(e: dict, precision: str) -> list:
+    """W and U rounded apart, as the engine keeps them (each with its own int8 scales)."""
+    W, U, b = e["weights"]
+    return [quantize.round_trip(W, precision), quantize.round_trip(U, precision), b]
+
+
+def engine(e: dict, in_size: int, precision: str = "float32") -> EngineStep:
+    """W and U, each with all three gates z, r, n fused; the two products stay apart (the reset
+    gate acts between them)."""
     W, U, b = (np.asarray(w, dtype=np.float32) for w in e["weights"])
     H = U.shape[0]
+    w_arrays, w_scale = matrix("W", W, precision)
+    u_arrays, u_scale = matrix("U", U, precision)
     return EngineStep(
-        arrays=[("WU", np.concatenate([blocks(W), blocks(U)])), ("b", b)],
+        arrays=[*w_arrays, *u_arrays, ("b", b)],
         buffers=[("h", H), ("wx", 3 * H), ("uh", 3 * H)],
         state=["h"],
-        forward=[f"rtmb::gru<{in_size}, {H}>({{p}}_WU, {{p}}_b, {{x}}, {{p}}_h, {{p}}_wx, {{p}}_uh);"],
+        forward=[
+            f"rtmb::gru<{in_size}, {H}>({{p}}_W, {w_scale}, {{p}}_U, {u_scale}, {{p}}_b, {{x}}, {{p}}_h, "
+            f"{{p}}_wx, {{p}}_uh);"
+        ],
         out="{p}_h",
     )

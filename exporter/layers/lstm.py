@@ -10,8 +10,9 @@ import numpy as np
 from torch import nn
 
 from exporter.layers import rnn
-from exporter.layers.base import EngineStep, blocks, entry
+from exporter.layers.base import EngineStep, entry, matrix
 from exporter.layers.rnn import sigmoid
+from models import quantize
 
 JSON_TYPES = ("lstm",)
 TORCH_TYPES = (nn.LSTM,)
@@ -50,17 +51,25 @@ def cpp(e: dict, slot: int, prefix: str) -> tuple[list, list[str]]:
     return rnn.cpp(e, slot, prefix, lambda name, b: f"std::vector<float>({name}, {name} + {b.size})")
 
 
-def engine(e: dict, in_size: int) -> EngineStep:
+def rounded(e: dict, precision: str) -> list:
+    """[W; U] rounded as one matrix (its int8 scales are per fused gate row), then split again."""
+    W, U, b = (np.asarray(w, dtype=np.float32) for w in e["weights"])
+    WU = quantize.round_trip(np.vstack([W, U]), precision)
+    return [WU[: len(W)], WU[len(W) :], b]
+
+
+def engine(e: dict, in_size: int, precision: str = "float32") -> EngineStep:
     """One fused matrix [W; U] over [x; h], gates i, f, c, o: read once per step."""
     W, U, b = (np.asarray(w, dtype=np.float32) for w in e["weights"])
     H = U.shape[0]
+    arrays, scale = matrix("WU", np.vstack([W, U]), precision)
     return EngineStep(
-        arrays=[("WU", blocks(np.vstack([W, U]))), ("b", b)],
+        arrays=[*arrays, ("b", b)],
         buffers=[("xh", in_size + H), ("c", H), ("z", 4 * H)],
         state=["xh", "c"],
         forward=[
             f"rtmb::copy<{in_size}>({{x}}, {{p}}_xh);",
-            f"rtmb::lstm<{in_size}, {H}>({{p}}_WU, {{p}}_b, {{p}}_xh, {{p}}_c, {{p}}_z);",
+            f"rtmb::lstm<{in_size}, {H}>({{p}}_WU, {scale}, {{p}}_b, {{p}}_xh, {{p}}_c, {{p}}_z);",
         ],
         out=f"{{p}}_xh + {in_size}",
     )

@@ -44,7 +44,7 @@ def cpp(e: dict, slot: int, prefix: str) -> tuple[list, list[str]]:
     ]
 
 
-def engine(e: dict, in_size: int) -> EngineStep:
+def engine(e: dict, in_size: int, precision: str = "float32") -> EngineStep:
     alpha = Runtime(e, in_size).alpha.astype(np.float32)  # repeated to every feature, as RTNeural does
     return EngineStep(
         arrays=[("alpha", alpha)],

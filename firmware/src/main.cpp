@@ -18,9 +18,8 @@
 #endif
 
 #include "alloc_counter.h"
-#include "model_vectors.h"
 #include "platform.h"
-#include "rtmb_engine.h"  // the build's engine: includes its model table (models::kTable)
+#include "rtmb_engine.h"  // the build's engine: its model table (models::kTable) and vectors (vectors::kTable)
 
 #ifndef MODELS_STORAGE_ATTR
 #define MODELS_STORAGE_ATTR

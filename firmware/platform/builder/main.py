@@ -57,7 +57,7 @@ try:
     manifest = json.loads(manifest_path.read_text())
     engine, note = engines.resolve(os.environ.get("RTMB_ENGINE") or option("engine", "auto"), option("backend"))
     shared = manifest["engines"][engines.manifest_key(engine)]
-    if engine == engines.GENERATED:
+    if engines.is_generated(engine):
         engine_flags = list(engines.GENERATED_FLAGS)
     else:
         engine_flags = rtneural.require().flags(engine, int(option("alignment", "16")))
@@ -67,11 +67,12 @@ except (OSError, ValueError, KeyError, TypeError) as exc:
     fail(f"{manifest_path}: not an export this version builds ({exc!r}); export again (make export)")
 except SuiteError as exc:
     fail(str(exc))
-# The harness includes rtmb_engine.h; this one names the engine's table with a plain #include, which
-# SCons scans, so a changed export rebuilds (a macro in #include would hide the dependency).
+# The harness includes rtmb_engine.h; this one names the engine's table and test vectors with plain
+# #includes, which SCons scans, so a changed export rebuilds (a macro in #include would hide them).
 selected = Path(env.subst("$BUILD_DIR")) / "engine" / "rtmb_engine.h"
 text = (
-    f'// The engine this build runs ({engine}); written by the builder.\n#pragma once\n#include "{shared["table"]}"\n'
+    f"// The engine this build runs ({engine}) and the outputs it must reproduce; written by the builder.\n"
+    f'#pragma once\n#include "{shared["table"]}"\n#include "{shared["vectors"]}"\n'
 )
 if not selected.exists() or selected.read_text() != text:
     selected.parent.mkdir(parents=True, exist_ok=True)
@@ -79,7 +80,7 @@ if not selected.exists() or selected.read_text() != text:
 if note:
     print(note)
 print(f"engine: {engine}; models from {models_dir}")
-for name in (shared["umbrella"], shared["table"], manifest["vectors_header"]):
+for name in (shared["umbrella"], shared["table"], shared["vectors"]):
     if not (models_dir / name).exists():
         fail(f"{models_dir / name} not found: export the models first (make train export)")
 
