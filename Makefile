@@ -56,6 +56,7 @@ regress: $(MODELS_DIR)/manifest.json  ## compare quick x86 and Cortex-M7 runs wi
 	rm -rf $(REGRESS_DIR)
 	$(VENV)/bin/bench run --target x86 --blocks 200 --warmup 20 --models-dir $(MODELS_DIR) --out $(REGRESS_DIR)/runs
 	$(VENV)/bin/bench run --target cortex-m7 --blocks 200 --warmup 20 --models-dir $(MODELS_DIR) --out $(REGRESS_DIR)/runs
+	$(VENV)/bin/bench run --target cortex-m7-2mb --blocks 200 --warmup 20 --models-dir $(MODELS_DIR) --out $(REGRESS_DIR)/runs
 	$(VENV)/bin/bench report $(REGRESS_DIR)/runs --out $(REGRESS_DIR)/report
 	$(VENV)/bin/bench compare reports/baseline $(REGRESS_DIR)/runs --markdown $(REGRESS_DIR)/gate.md
 

@@ -233,6 +233,26 @@ def validation_rows(models_dir: Path) -> tuple[tuple, list[tuple]] | None:
     return ("model", *paths, "result"), rows
 
 
+def precision_rows(checkpoints: Path) -> tuple[tuple, list[tuple]] | None:
+    """What rounding the weights costs on the validation data (`python -m trainer evaluate`)."""
+    try:
+        doc = json.loads((Path(checkpoints) / "precision.json").read_text())
+        models = doc["models"]
+        order = ("float32", "float16", "int8")
+        precisions = sorted(models[0]["values"], key=lambda p: order.index(p) if p in order else len(order))
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return None
+
+    def cell(m, p):
+        value = m["values"][p]
+        shown = f"{value:.2%}" if m["higher_is_better"] else f"{value:.3f}"
+        return shown if m["acceptable"][p] else f"{shown} (over the bar)"
+
+    return ("model", "metric", *precisions), [
+        (m["model"], m["metric"], *(cell(m, p) for p in precisions)) for m in models
+    ]
+
+
 def markdown_table(head, rows) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     return "\n".join(lines + ["| " + " | ".join(str(c) for c in r) + " |" for r in rows])
@@ -271,6 +291,7 @@ def render(
     if training:
         plots["training.png"] = ("Training: loss per epoch", training)
     validation = validation_rows(models_dir) if models_dir else None
+    precision = precision_rows(checkpoints) if checkpoints else None
 
     newest = max(docs, key=lambda d: d["created"])
     intro = (
@@ -297,6 +318,8 @@ def render(
     md += [f"- [{title}](plots/{name})" for name, (title, _) in plots.items()]
     if validation:
         md += ["", "## Export validation (max abs error against PyTorch)", "", markdown_table(*validation)]
+    if precision:
+        md += ["", "## What each weight precision costs (validation metric)", "", markdown_table(*precision)]
     if warnings:
         md += ["", "Skipped files:", *(f"- {w}" for w in warnings)]
     body = [
@@ -311,6 +334,8 @@ def render(
         )
     if validation:
         body.append("<h2>Export validation (max abs error against PyTorch)</h2>" + html_table(*validation))
+    if precision:
+        body.append("<h2>What each weight precision costs (validation metric)</h2>" + html_table(*precision))
     if warnings:
         body.append("<p class=note>Skipped: " + "; ".join(html.escape(w) for w in warnings) + "</p>")
     page = (
