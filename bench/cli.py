@@ -35,6 +35,12 @@ def main(argv=None) -> int:
     )
     r.add_argument("--blocks", type=cli.count(1), default=1000, help="blocks measured (at most the target's limit)")
     r.add_argument("--warmup", type=cli.count(0), default=100)
+    r.add_argument(
+        "--cold",
+        type=cli.count(0),
+        default=100,
+        help="blocks also measured cold, the caches evicted before each (Linux targets; 0: none)",
+    )
     r.add_argument("--block-size", type=cli.count(1, 1 << 20), default=512, help="samples per audio block")
     r.add_argument("--sample-rate", type=cli.count(1, 1 << 24), default=48000)
     r.add_argument("--models-dir", type=Path, default=layout.MODELS_DIR, help="exported models (default build/models)")
@@ -183,6 +189,8 @@ def run(args, parser: argparse.ArgumentParser, saved: list[Path]) -> int:
         *("--blocks", str(args.blocks), "--warmup", str(args.warmup)),
         *("--block-size", str(args.block_size), "--sample-rate", str(args.sample_rate)),
     ]
+    if target.timing == "measured":  # cold blocks only mean something where time is measured
+        harness_args += ["--cold", str(min(args.cold, target.max_blocks))]
     steps = ["build", "run"] + (["callgrind"] if count else [])
     counter = callgrind.version() if count else targets.emulator_version(target) if target.timing == "counted" else None
     commit = project_commit()
@@ -273,6 +281,13 @@ def summary(doc: dict) -> str:
         f"build {b['seconds']:.1f} s{' (reused)' if b['reused'] else ''}"
     )
     columns = ("model", "p50", "p95", "p99", "max", "RTF", "instr/block", "parity", "model bytes")
+    cold = doc["set"].get("latency_cold_us")
+    if cold:
+        warm = doc["set"]["latency_us"]
+        tail += (
+            f"\ncold ({doc['set']['cold_blocks']} blocks, caches evicted before each): set p50 {cold['p50']:.1f} us"
+            f" (warm {warm['p50']:.1f}), p99 {cold['p99']:.1f} us"
+        )
     return f"{head}\n{table.render(rows, columns)}\n{tail}"
 
 

@@ -116,10 +116,13 @@ HEAD = ("target", "engine", "model", "metric", "baseline", "current", "change", 
 
 
 def timings_table(timings: list[Timing]) -> list[tuple]:
-    return [(t.target, t.engine, f"{t.p50:,.1f}", f"+{t.spread:,.1f}", t.kind) for t in timings]
+    def cold(t):
+        return "-" if t.cold_p50 is None else f"{t.cold_p50:,.1f}"
+
+    return [(t.target, t.engine, f"{t.p50:,.1f}", f"+{t.spread:,.1f}", cold(t), t.kind) for t in timings]
 
 
-TIMING_HEAD = ("target", "engine", "set p50 (us)", "p99 - p50 (noise)", "timing")
+TIMING_HEAD = ("target", "engine", "set p50 (us)", "p99 - p50 (noise)", "cold p50 (us)", "timing")
 
 
 def render(rows: list[Row], timings: list[Timing], threshold: float) -> str:

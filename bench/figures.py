@@ -43,6 +43,7 @@ class Timing:
     p50: float
     spread: float  # p99 - p50: the noise across blocks
     kind: str  # measured | emulated | counted
+    cold_p50: float | None = None  # caches evicted before each block
 
 
 def provenance(doc: dict, what: str) -> str:
@@ -81,9 +82,14 @@ def of(doc: dict) -> list[Figure]:
 
 
 def timing(doc: dict) -> Timing:
-    lat = doc["set"]["latency_us"]
+    lat, cold = doc["set"]["latency_us"], doc["set"].get("latency_cold_us")
     return Timing(
-        doc["target"]["name"], results.engine_name(doc), lat["p50"], lat["p99"] - lat["p50"], doc["timing"]["kind"]
+        doc["target"]["name"],
+        results.engine_name(doc),
+        lat["p50"],
+        lat["p99"] - lat["p50"],
+        doc["timing"]["kind"],
+        cold["p50"] if cold else None,
     )
 
 

@@ -36,7 +36,7 @@ def run(target: Target, program: Path, args: list[str], timeout: float = 600) ->
 
 def parse(text: str, source: str = "harness output") -> dict:
     """The program's JSON lines, gathered: meta, per-model figures, the set, heap and process."""
-    out = {"meta": None, "models": {}, "set": None, "heap": None, "process": None, "warnings": []}
+    out = {"meta": None, "models": {}, "set": None, "set_cold": None, "heap": None, "process": None, "warnings": []}
     done = False
     for number, line in enumerate(text.splitlines(), 1):
         line = line.strip()
@@ -49,18 +49,19 @@ def parse(text: str, source: str = "harness output") -> dict:
             raise SuiteError(f"line {number} is not a harness record ({exc}): {line[:120]}", source) from None
         if kind == "meta":
             out["meta"] = obj
-        elif kind in ("parity", "model", "latency"):
+        elif kind in ("parity", "model", "latency", "latency_cold"):
             name = obj.pop("model")
             if kind == "latency" and name == "set":
                 out["set"] = obj
                 continue
+            if kind == "latency_cold" and name == "set":
+                out["set_cold"] = obj
+                continue
             entry = out["models"].setdefault(name, {})
-            if kind == "parity":
-                entry["parity"] = obj
-            elif kind == "model":
+            if kind == "model":
                 entry.update(obj)
             else:
-                entry["latency"] = obj
+                entry[kind] = obj
         elif kind in ("heap", "process"):
             out[kind] = obj
         elif kind == "warning":

@@ -68,6 +68,7 @@ def document(
             "parity_max_abs_error": m["parity"]["max_abs_error"],
             "parity_steps": m["parity"]["steps"],
             "latency_us": {k: m["latency"][k] for k in LATENCY_KEYS},
+            "latency_cold_us": {k: m["latency_cold"][k] for k in LATENCY_KEYS} if "latency_cold" in m else None,
             "instructions_per_forward": instructions.get(name),
         }
     rss = output["process"]["peak_rss_kib"] if output["process"] else -1
@@ -103,6 +104,8 @@ def document(
             "deadline_misses": output["set"]["deadline_misses"],
             "real_time_factor": output["set"]["real_time_factor"],
             "instructions_per_block": instructions.get("set"),
+            "latency_cold_us": {k: output["set_cold"][k] for k in LATENCY_KEYS} if output.get("set_cold") else None,
+            "cold_blocks": output["set_cold"]["blocks"] if output.get("set_cold") else 0,
         },
         "heap": output["heap"],
         "process": {"peak_rss_kib": rss if rss >= 0 else None},

@@ -223,6 +223,8 @@ def run_bench(target: str, engine: str, exported: Path, tmp_path: Path, *extra: 
             str(tmp_path / "runs"),
             "--build-dir",
             str(tmp_path / "pio"),
+            "--cold",
+            "3",
             *extra,
         ]
     )
@@ -240,6 +242,10 @@ def test_the_generated_engine_runs_with_parity_on_every_target(target, engine, e
     assert code == 0, out
     assert results.engine_name(doc) == engine and doc["backend"] is None and doc["rtneural_commit"] is None
     assert doc["dtype"] == {"generated": "float32", "generated-f16": "float16", "generated-int8": "int8"}[engine]
+    cold = doc["set"]["latency_cold_us"]  # measured where time is measured (x86), not under emulation
+    assert (cold is not None and doc["set"]["cold_blocks"] == 3) == (target == "x86")
+    if target == "x86":
+        assert all(m["latency_cold_us"]["p50"] > 0 for m in doc["models"].values())
     assert set(doc["models"]) == set(SMALL) and doc["parity_ok"] and doc["heap"]["forward_allocations"] == 0
     for name in SMALL:
         m = doc["models"][name]

@@ -39,3 +39,7 @@ std::uint64_t platform::ticksPerSecond() { return kSysClockHz; }
 const char* platform::timerName() { return "systick"; }
 
 long platform::peakRssKiB() { return -1; }
+
+// QEMU models no caches (and a Cortex-M7 board keeps weights in tightly coupled or external memory
+// whose timing the emulator does not model either): there is nothing to evict.
+bool platform::evictCaches() { return false; }
