@@ -1,7 +1,7 @@
-// A small C ABI over the exported models, so Python calls the compiled models through cffi
-// (bench/bindings.py). Build with -DRTMB_MODEL_TABLE='"<engine's table>"' (model_table.h for
-// RTNeural, generated_table.h for the generated engine). Models are addressed by their index in the
-// table; each loads its weights on first use, never inside a timed call after that.
+// A small C ABI over the exported models' processor, so Python calls the compiled models through
+// cffi (bench/bindings.py). Build with -DRTMB_MODEL_TABLE='"<engine's table>"' (model_table.h for
+// RTNeural, generated_table.h and the like for the generated engine). Models are addressed by
+// their index in the table; the weights are loaded once, when the library is first used.
 #include RTMB_MODEL_TABLE
 
 #include <cstddef>
@@ -11,21 +11,22 @@ namespace {
 
 // RTNeural's SIMD backends read the input with aligned loads; Python's buffers promise no alignment.
 alignas(64) float input[models::kMaxInputSize];
-bool loaded[models::kCount];
+models::Processor processor;  // static: with RTNeural it holds every model's weights
+bool loaded = false;
 
-const models::Entry* entry(int index) {
+const models::Info* entry(int index) {
     if (index < 0 || index >= models::kCount) return nullptr;
-    if (!loaded[index]) {
-        models::kTable[index].load();
-        models::kTable[index].reset();
-        loaded[index] = true;
+    if (!loaded) {
+        processor.load();
+        loaded = true;
     }
-    return &models::kTable[index];
+    return &models::kInfo[index];
 }
 
-void step(const models::Entry& e, const float* in, float* out) {
+void step(int index, const float* in, float* out) {
+    const models::Info& e = models::kInfo[index];
     std::memcpy(input, in, sizeof(float) * e.inputSize);
-    std::memcpy(out, e.forward(input), sizeof(float) * e.outputSize);
+    std::memcpy(out, processor.forward(index, input), sizeof(float) * e.outputSize);
 }
 
 }  // namespace
@@ -43,22 +44,22 @@ long long rtmb_parameter_count(int index) {
 // Each returns 0, or -1 for an index out of range.
 int rtmb_reset(int index) {
     if (!entry(index)) return -1;
-    entry(index)->reset();
+    processor.reset(index);
     return 0;
 }
 
 // One block: `in` holds input_size floats, `out` receives output_size floats; state carries over.
 int rtmb_forward(int index, const float* in, float* out) {
     if (!entry(index)) return -1;
-    step(*entry(index), in, out);
+    step(index, in, out);
     return 0;
 }
 
 // `steps` consecutive blocks in one call (row-major inputs and outputs), state carried throughout.
 int rtmb_run(int index, const float* inputs, int steps, float* outputs) {
-    const models::Entry* e = entry(index);
+    const models::Info* e = entry(index);
     if (!e || steps < 0) return -1;
-    for (int t = 0; t < steps; ++t) step(*e, inputs + t * e->inputSize, outputs + t * e->outputSize);
+    for (int t = 0; t < steps; ++t) step(index, inputs + t * e->inputSize, outputs + t * e->outputSize);
     return 0;
 }
 

@@ -9,15 +9,19 @@
 #include RTMB_MODEL_TABLE
 #include RTMB_MODEL_VECTORS
 
+namespace {
+models::Processor processor;  // static: with RTNeural it would hold every model's weights
+}  // namespace
+
 int main() {
+    processor.load();
     std::printf("RESULT {");
     for (int m = 0; m < models::kCount; ++m) {
-        const models::Entry& e = models::kTable[m];
+        const models::Info& e = models::kInfo[m];
         const vectors::Set& v = vectors::kTable[m];
-        e.load();
         double worst = 0.0;
         for (int t = 0; t < v.steps; ++t) {
-            const float* y = e.forward(v.inputs + t * e.inputSize);
+            const float* y = processor.forward(m, v.inputs + t * e.inputSize);
             for (int i = 0; i < e.outputSize; ++i) {
                 const double err = std::fabs(double(y[i]) - double(v.outputs[t * e.outputSize + i]));
                 if (!std::isnan(worst) && !(err <= worst)) worst = err;  // a NaN sticks

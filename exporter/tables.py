@@ -70,46 +70,97 @@ def umbrella(specs: list[ModelSpec], engine: Engine) -> str:
 
 
 def model_table(specs: list[ModelSpec], engine: Engine) -> str:
-    """models::kTable: one entry per model behind plain function pointers, each model in static
-    storage. Include it in one translation unit per program: the models live in that unit. Every
-    engine's table has this one shape, so a program compiles against whichever it is given."""
-    parts = [
-        "// Every exported model behind plain function pointers, in export order.\n",
-        BANNER,
-        "// Include in one translation unit per program; define MODELS_STORAGE_ATTR to place the models\n"
-        "// (e.g. in external RAM), MODELS_WEIGHTS_ATTR to place their weights.\n",
-        f'#pragma once\n#include <cstddef>\n\n#include "{engine.umbrella}"\n\n',
-        f'#define RTMB_ENGINE_NAME "{engine.name}"\n\n',
-        "#ifndef MODELS_STORAGE_ATTR\n#define MODELS_STORAGE_ATTR\n#endif\n\n",
-        "namespace models {\n\n",
-        "struct Entry {\n    const char* name;\n    int inputSize;\n    int outputSize;\n"
-        "    std::size_t parameterCount;\n    std::size_t modelBytes;  // the model object: weights and state\n"
-        "    void (*load)();          // weights into the model; may allocate, so call it before real time\n"
-        "    void (*reset)();\n    const float* (*forward)(const float*);  // one block; state carries over\n};\n\n",
-        "namespace {\n\n",
-    ]
-    for s in specs:
-        n, ns = s.snake_name, f"::{engine.namespace}::{s.snake_name}"
-        parts.append(
-            f"MODELS_STORAGE_ATTR {ns}::Model {n}_model;\n"
-            f"void {n}_load() {{ {ns}::loadWeights({n}_model); }}\n"
-            f"void {n}_reset() {{ {n}_model.reset(); }}\n"
-            f"// noinline: profilers (callgrind) count each model under its own name\n"
-            f"__attribute__((noinline)) const float* {n}_forward(const float* x) {{\n"
-            f"    {n}_model.forward(x);\n    return {n}_model.getOutputs();\n}}\n\n"
-        )
-    parts.append("}  // namespace\n\n")
+    """models::Processor: the set of models of one engine, owned by one object that runs an audio
+    block of all of them in one allocation-free call; models::kInfo describes each. Every engine's
+    table has this one shape, so a program (the harness, the C ABI, a plugin) compiles against
+    whichever it is given."""
     rows = "".join(
-        f'    {{"{s.snake_name}", {ns}::kInputSize, {ns}::kOutputSize, {ns}::kParameterCount, sizeof({ns}::Model), '
-        f"{s.snake_name}_load, {s.snake_name}_reset, {s.snake_name}_forward}},\n"
+        f'    {{"{s.snake_name}", {ns}::kInputSize, {ns}::kOutputSize, {ns}::kParameterCount, sizeof({ns}::Model)}},\n'
         for s, ns in ((s, f"::{engine.namespace}::{s.snake_name}") for s in specs)
     )
-    parts.append(f"const Entry kTable[] = {{\n{rows}}};\n")
-    parts.append(f"constexpr int kCount = {len(specs)};\n")
-    parts.append(f"constexpr int kMaxInputSize = {max(s.input_size for s in specs)};\n")
-    parts.append(f"constexpr int kMaxOutputSize = {max(s.output_size for s in specs)};\n\n")
-    parts.append("}  // namespace models\n")
-    return "".join(parts)
+    members = "".join(f"    ::{engine.namespace}::{s.snake_name}::Model {s.snake_name}_;\n" for s in specs)
+    loads = "".join(f"        ::{engine.namespace}::{s.snake_name}::loadWeights({s.snake_name}_);\n" for s in specs)
+    resets = "".join(f"        {s.snake_name}_.reset();\n" for s in specs)
+    cases = "".join(f"            case {k}: return {s.snake_name}_forward(x);\n" for k, s in enumerate(specs))
+    load_cases = "".join(
+        f"            case {k}: ::{engine.namespace}::{s.snake_name}::loadWeights({s.snake_name}_); break;\n"
+        for k, s in enumerate(specs)
+    )
+    reset_cases = "".join(f"            case {k}: {s.snake_name}_.reset(); break;\n" for k, s in enumerate(specs))
+    steps = "".join(f"        outputs[{k}] = {s.snake_name}_forward(inputs[{k}]);\n" for k, s in enumerate(specs))
+    forwards = "".join(
+        f"    __attribute__((noinline)) const float* {s.snake_name}_forward(const float* x) noexcept {{\n"
+        f"        {s.snake_name}_.forward(x);\n        return {s.snake_name}_.getOutputs();\n    }}\n"
+        for s in specs
+    )
+    return f"""// The exported models of one engine as one processor, in export order.
+{BANNER}#pragma once
+#include <cstddef>
+
+#include "{engine.umbrella}"
+
+#define RTMB_ENGINE_NAME "{engine.name}"
+
+namespace models {{
+
+struct Info {{
+    const char* name;
+    int inputSize;
+    int outputSize;
+    std::size_t parameterCount;
+    std::size_t modelBytes;  // the model object: its state, and for RTNeural its copy of the weights
+}};
+
+inline constexpr Info kInfo[] = {{
+{rows}}};
+constexpr int kCount = {len(specs)};
+constexpr int kMaxInputSize = {max(s.input_size for s in specs)};
+constexpr int kMaxOutputSize = {max(s.output_size for s in specs)};
+
+// Owns the models and their state. With RTNeural the object holds every model's weights (MBs):
+// keep it in static storage or on the heap, not on the stack.
+class Processor {{
+public:
+    // The weights into the models (RTNeural copies them, and may allocate: call it before real
+    // time; the generated engine reads its weights in place), then a reset.
+    void load() {{
+{loads}        reset();
+    }}
+
+    // One model's weights, then its reset (the harness measures each model's load on its own).
+    void load(int index) {{
+        switch (index) {{
+{load_cases}        }}
+    }}
+
+    // Clears every model's recurrent state.
+    void reset() noexcept {{
+{resets}    }}
+
+    void reset(int index) noexcept {{
+        switch (index) {{
+{reset_cases}        }}
+    }}
+
+    // One audio block: inputs[m] holds kInfo[m].inputSize floats; outputs[m] is set to the model's
+    // kInfo[m].outputSize outputs, valid until the next call. No allocation, no lock, no I/O.
+    void process(const float* const* inputs, const float** outputs) noexcept {{
+{steps}    }}
+
+    // One model's block (the harness times each model on its own).
+    const float* forward(int index, const float* x) noexcept {{
+        switch (index) {{
+{cases}            default: return nullptr;
+        }}
+    }}
+
+private:
+    // noinline: profilers (callgrind) count each model under its own name
+{forwards}
+{members}}};
+
+}}  // namespace models
+"""
 
 
 def vectors_header(specs: list[ModelSpec], vectors: dict[str, dict]) -> str:

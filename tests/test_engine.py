@@ -3,6 +3,7 @@ sequences; against RTNeural's own reference data; warning-free on every toolchai
 address and undefined-behaviour sanitizers."""
 
 import json
+import math
 import shutil
 import subprocess
 from pathlib import Path
@@ -13,7 +14,7 @@ import torch
 from torch import nn
 
 from bench import targets
-from common import cxx, engines, manifest
+from common import cxx, engines, manifest, rtneural
 from exporter import convert, engine, runtime
 from exporter.layers import ExportError
 from exporter.validate import ENGINE_CHECK_SOURCE, STRICT
@@ -211,3 +212,41 @@ def test_clean_under_sanitizers(name, exported, tmp_path):
     assert done.returncode == 0 and "runtime error" not in done.stderr, done.stderr[-3000:]
     errors = json.loads(done.stdout.split("RESULT ", 1)[1])
     assert max(errors.values()) <= TOL
+
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "plugin_block.cpp"
+
+
+@pytest.mark.parametrize("name", [*PRECISION_ENGINES, "rtneural"])
+def test_the_plugin_example_builds_and_runs_the_set(name, exported, tmp_path):
+    """examples/plugin_block.cpp: one models::Processor, loaded once, one call per block."""
+    shared = manifest.load(exported)["engines"][name]
+    extra = list(engines.GENERATED_FLAGS)
+    if name == "rtneural":
+        found = rtneural.find()
+        if found is None:
+            pytest.skip(rtneural.MISSING)
+        extra = found.flags("stl")
+    exe = tmp_path / "plugin_block"
+    build = subprocess.run(
+        [
+            "g++",
+            "-std=c++17",
+            "-O2",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            *extra,
+            f"-I{exported}",
+            f'-DRTMB_MODEL_TABLE="{shared["table"]}"',
+            str(EXAMPLE),
+            "-o",
+            str(exe),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert build.returncode == 0, build.stderr[-3000:]
+    lines = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert [line.split()[0] for line in lines] == manifest.models(manifest.load(exported))
+    assert all(f"({name})" in line and math.isfinite(float(line.split()[-1])) for line in lines)

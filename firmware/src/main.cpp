@@ -19,7 +19,7 @@
 
 #include "alloc_counter.h"
 #include "platform.h"
-#include "rtmb_engine.h"  // the build's engine: its model table (models::kTable) and vectors (vectors::kTable)
+#include "rtmb_engine.h"  // the build's engine: its models::Processor and test vectors (vectors::kTable)
 
 #ifndef MODELS_STORAGE_ATTR
 #define MODELS_STORAGE_ATTR
@@ -31,7 +31,9 @@
 namespace {
 
 using models::kCount;
-using models::kTable;
+using models::kInfo;
+
+MODELS_STORAGE_ATTR models::Processor processor;  // every model, in static storage (MBs with RTNeural)
 static_assert(sizeof(vectors::kTable) / sizeof(vectors::kTable[0]) == kCount, "one vector set per model");
 
 struct Options {
@@ -73,18 +75,18 @@ MODELS_STORAGE_ATTR std::uint32_t durations[kCount + 1][BENCH_MAX_BLOCKS];  // t
 // The largest absolute error against PyTorch over the test vectors, from a reset state. A NaN
 // sticks (std::max would drop it), so a model that answers NaN fails parity.
 double checkParity(int m) {
-    const models::Entry& e = kTable[m];
+    const models::Info& e = kInfo[m];
     const vectors::Set& v = vectors::kTable[m];
-    e.reset();
+    processor.reset(m);
     double worst = 0.0;
     for (int t = 0; t < v.steps; ++t) {
-        const float* y = e.forward(v.inputs + t * e.inputSize);
+        const float* y = processor.forward(m, v.inputs + t * e.inputSize);
         for (int i = 0; i < e.outputSize; ++i) {
             const double err = std::fabs(double(y[i]) - double(v.outputs[t * e.outputSize + i]));
             if (!std::isnan(worst) && !(err <= worst)) worst = err;
         }
     }
-    e.reset();
+    processor.reset(m);
     return worst;
 }
 
@@ -117,7 +119,7 @@ void runBlock(int block, bool record) {
     std::uint64_t start = platform::ticks(), last = start;
     for (int m = 0; m < kCount; ++m) {
         const vectors::Set& v = vectors::kTable[m];
-        kTable[m].forward(v.inputs + (block % v.steps) * kTable[m].inputSize);
+        processor.forward(m, v.inputs + (block % v.steps) * kInfo[m].inputSize);
         const std::uint64_t now = platform::ticks();
         if (record) durations[m][block] = std::uint32_t(now - last);
         last = now;
@@ -146,9 +148,9 @@ int main(int argc, char** argv) {
         platform::timerName(), (unsigned long)platform::ticksPerSecond());
 
     for (int m = 0; m < kCount; ++m) {
-        const models::Entry& e = kTable[m];
+        const models::Info& e = kInfo[m];
         const auto before = alloc_counter::now();
-        e.load();
+        processor.load(m);
         const auto after = alloc_counter::now();
         std::printf("{\"type\":\"parity\",\"model\":\"%s\",\"steps\":%d,\"max_abs_error\":", e.name,
                     vectors::kTable[m].steps);
@@ -163,7 +165,7 @@ int main(int argc, char** argv) {
     }
 
     for (int b = 0; b < opt.warmup; ++b) runBlock(b, false);
-    for (const models::Entry& e : kTable) e.reset();
+    processor.reset();
     const auto before = alloc_counter::now();
     for (int b = 0; b < opt.blocks; ++b) runBlock(b, true);
     const auto after = alloc_counter::now();
@@ -172,20 +174,20 @@ int main(int argc, char** argv) {
                 (unsigned long)(after.bytes - before.bytes));
 
     for (int m = 0; m < kCount; ++m)
-        report("latency", kTable[m].name, durations[m], opt.blocks, blockUs, blockUs);
+        report("latency", kInfo[m].name, durations[m], opt.blocks, blockUs, blockUs);
     report("latency", "set", durations[kCount], opt.blocks, blockUs, blockUs);
 
     // Cold blocks: in a plugin the rest of the audio graph runs between two blocks and evicts the
     // weights from the caches. Evict them before each block, outside the timed region, and time it.
     const int cold = std::min(opt.cold, BENCH_MAX_BLOCKS);
     if (cold > 0 && platform::evictCaches()) {
-        for (const models::Entry& e : kTable) e.reset();
+        processor.reset();
         for (int b = 0; b < cold; ++b) {
             platform::evictCaches();
             runBlock(b, true);
         }
         for (int m = 0; m < kCount; ++m)
-            report("latency_cold", kTable[m].name, durations[m], cold, blockUs, blockUs);
+            report("latency_cold", kInfo[m].name, durations[m], cold, blockUs, blockUs);
         report("latency_cold", "set", durations[kCount], cold, blockUs, blockUs);
     }
     std::printf("{\"type\":\"process\",\"peak_rss_kib\":%ld}\n", platform::peakRssKiB());
