@@ -15,6 +15,7 @@ from common import atomic, cli, engines, layout, manifest, rtneural, table
 from common.errors import SuiteError
 from common.git import project_commit
 
+PYTHON_ENGINES = ("torch", "torchscript", "onnxruntime")  # bench/peers.py; imported only when run
 DEFAULT_THRESHOLD = 3.0  # percent: instruction counts repeat exactly; a real regression is larger
 
 
@@ -57,11 +58,28 @@ def main(argv=None) -> int:
     rep.add_argument("--out", type=Path, default=report.DEFAULT_OUT)
     rep.add_argument("--checkpoints", type=Path, default=layout.CHECKPOINTS, help="training histories, if any")
     rep.add_argument("--models-dir", type=Path, default=layout.MODELS_DIR, help="export validation, if any")
+    rep.add_argument(
+        "--peers", type=Path, default=layout.RUNS_DIR.parent / "peers", help="bench compare-engines comparisons, if any"
+    )
     c = sub.add_parser("compare", help="the regression gate: exit 1 when CURRENT is worse than BASELINE")
     c.add_argument("baseline", type=Path, help="a baseline (reports/baseline), or result files or folders")
     c.add_argument("current", type=Path, help="result files or a folder of them")
     c.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, help="percent (default %(default)s)")
     c.add_argument("--markdown", type=Path, help="also write the table as markdown here (a PR comment, a CI summary)")
+    ce = sub.add_parser("compare-engines", help="every engine, compiled and Python-side, in one run, with a roofline")
+    ce.add_argument("--target", default="x86", help="the host (x86): the Python-side engines run here")
+    ce.add_argument(
+        "--python-engines",
+        default=",".join(PYTHON_ENGINES),
+        help=f"comma-separated, of {', '.join(PYTHON_ENGINES)} (or none)",
+    )
+    ce.add_argument("--blocks", type=cli.count(1), default=1000)
+    ce.add_argument("--cold", type=cli.count(0), default=100)
+    ce.add_argument("--models-dir", type=Path, default=layout.MODELS_DIR)
+    ce.add_argument("--checkpoints", type=Path, default=layout.CHECKPOINTS, help="for the Python-side engines")
+    ce.add_argument("--out", type=Path, default=layout.RUNS_DIR.parent / "peers", help="where the comparison goes")
+    ce.add_argument("--runs", type=Path, default=layout.RUNS_DIR, help="where the compiled engines' results go")
+    ce.add_argument("--quick", action="store_true", help="fewer pyperf processes and values: a smoke run")
     b = sub.add_parser("baseline", help="the committed baseline the gate compares with")
     bsub = b.add_subparsers(dest="action", required=True)
     u = bsub.add_parser("update", help="replace the baseline's figures with the latest runs' (of each target/engine)")
@@ -74,6 +92,8 @@ def main(argv=None) -> int:
         return cli.guard(lambda: run_compare(args))
     if args.command == "baseline":
         return cli.guard(lambda: run_baseline(args))
+    if args.command == "compare-engines":
+        return cli.guard(lambda: run_lineup(args, ce))
     if args.command in ("targets", "engines"):
         return cli.guard(list_targets if args.command == "targets" else list_engines)
     saved: list[Path] = []
@@ -85,8 +105,52 @@ def interrupted(saved: list[Path]) -> str:
     return f"{len(saved)} result(s) saved; the run in progress was not saved{kept}"
 
 
+def run_lineup(args, parser) -> int:
+    """Compiled engines through the harness (results saved as by `bench run`), Python-side engines
+    through pyperf, a roofline calibrated in the same run; one table, saved to --out."""
+    from bench import lineup
+
+    python_engines = [] if args.python_engines in ("", "none") else args.python_engines.split(",")
+    for name in python_engines:
+        if name not in PYTHON_ENGINES:
+            parser.error(f"argument --python-engines: unknown engine {name!r}; choose from {', '.join(PYTHON_ENGINES)}")
+    target = targets.get(args.target)
+    if target.run != "native":
+        raise SuiteError(
+            f"compare-engines runs on the host, where the Python-side engines run: --target "
+            f"{next(t.name for t in targets.load().values() if t.run == 'native')}"
+        )
+    saved: list[Path] = []
+    run_args = argparse.Namespace(
+        target=target.name,
+        engine=None,
+        blocks=args.blocks,
+        warmup=100,
+        cold=args.cold,
+        block_size=512,
+        sample_rate=48000,
+        models_dir=args.models_dir,
+        out=args.runs,
+        build_dir=None,
+        no_callgrind=False,
+    )
+    code = run(run_args, parser, saved)
+    doc, path = lineup.measure(
+        target,
+        [results.load(p) for p in saved],
+        python_engines,
+        args.models_dir,
+        args.checkpoints,
+        args.out,
+        args.quick,
+    )
+    print(lineup.render(doc))
+    print(f"saved {path}")
+    return code or (0 if all(e["parity_ok"] for e in doc["engines"]) else 1)
+
+
 def run_report(args) -> int:
-    written, warnings = report.render(args.runs, args.out, args.checkpoints, args.models_dir)
+    written, warnings = report.render(args.runs, args.out, args.checkpoints, args.models_dir, args.peers)
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
     for path in written:

@@ -170,6 +170,48 @@ def training_plot(checkpoints: Path) -> bytes | None:
     return _png(fig)
 
 
+def latest_lineup(peers_dir: Path) -> dict | None:
+    """The newest `bench compare-engines` comparison, if any (a damaged file is skipped)."""
+    for path in sorted(Path(peers_dir).glob("*.json"), reverse=True):
+        try:
+            doc = json.loads(path.read_text())
+            if doc.get("schema") == "rt-music-bench/peers/1" and doc["engines"]:
+                return doc
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return None
+
+
+def lineup_plot(doc: dict) -> bytes:
+    """Set p50 per engine, warm (and cold where measured), with each engine's roofline bound."""
+    plt = _plt()
+    engines = doc["engines"]
+    fig, ax = plt.subplots(figsize=(10, 0.45 * len(engines) + 1.5))
+    ys = range(len(engines))
+    colours = [
+        ENGINE_COLOURS.get(e["engine"].split("-")[0] if e["engine"].startswith("generated") else e["engine"], "#9467bd")
+        for e in engines
+    ]
+    ax.barh([y - 0.2 for y in ys], [e["set"]["p50"] for e in engines], 0.4, color=colours, label="warm p50")
+    ax.barh(
+        [y + 0.2 for y in ys],
+        [e["set"].get("cold_p50", 0) for e in engines],
+        0.4,
+        color=colours,
+        alpha=0.45,
+        label="cold p50 (caches evicted)",
+    )
+    ax.plot([e["bound_us"] for e in engines], [y - 0.2 for y in ys], "k|", ms=14, mew=2, label="roofline bound (warm)")
+    ax.set_yticks(list(ys), [f"{e['engine']} ({e['kind'].split()[0]}, {e['dtype']})" for e in engines], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("microseconds per block for the whole set (log)")
+    ax.set_title(f"{doc['target']}: every engine on the same models and inputs ({doc['created'][:10]})")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return _png(fig)
+
+
 def summary_rows(docs: list[dict]) -> list[tuple]:
     rows = []
     for d in docs:
@@ -273,7 +315,7 @@ img{max-width:100%;border:1px solid #eee;margin:0.5em 0}.note{color:#555;font-si
 
 
 def render(
-    runs: list[Path], out: Path, checkpoints: Path | None, models_dir: Path | None
+    runs: list[Path], out: Path, checkpoints: Path | None, models_dir: Path | None, peers_dir: Path | None = None
 ) -> tuple[list[Path], list[str]]:
     docs, warnings = results.load_many(runs)
     if not docs:
@@ -292,6 +334,9 @@ def render(
     training = training_plot(checkpoints) if checkpoints else None
     if training:
         plots["training.png"] = ("Training: loss per epoch", training)
+    lineup = latest_lineup(peers_dir) if peers_dir else None
+    if lineup:
+        plots["engines.png"] = ("Every engine side by side, with the roofline", lineup_plot(lineup))
     validation = validation_rows(models_dir) if models_dir else None
     precision = precision_rows(checkpoints) if checkpoints else None
 
@@ -318,6 +363,17 @@ def render(
         "",
     ]
     md += [f"- [{title}](plots/{name})" for name, (title, _) in plots.items()]
+    if lineup:
+        from bench import lineup as lineup_table
+
+        md += [
+            "",
+            "## Every engine side by side (`bench compare-engines`)",
+            "",
+            lineup_table.render(lineup).split("\n")[0],
+            "",
+            markdown_table(lineup_table.HEAD, lineup_table.rows(lineup)),
+        ]
     if validation:
         md += ["", "## Export validation (max abs error against PyTorch)", "", markdown_table(*validation)]
     if precision:
@@ -333,6 +389,15 @@ def render(
         body.append(
             f"<h2>{html.escape(title)}</h2><img alt='{name}' src='data:image/png;base64,"
             f"{base64.b64encode(png).decode()}'>"
+        )
+    if lineup:
+        from bench import lineup as lineup_table
+
+        body.append(
+            "<h2>Every engine side by side</h2><p class=note>"
+            + html.escape(lineup_table.render(lineup).split("\n")[0])
+            + "</p>"
+            + html_table(lineup_table.HEAD, lineup_table.rows(lineup))
         )
     if validation:
         body.append("<h2>Export validation (max abs error against PyTorch)</h2>" + html_table(*validation))

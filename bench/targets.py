@@ -82,7 +82,7 @@ def load(ini: Path = INI) -> dict[str, Target]:
             backend=get("custom_backend", "eigen"),
             engines=tuple(engines.check(e) for e in shlex.split(get("custom_engines", "generated"))),
             build_flags=tuple(f for flags in get("build_flags", []) for f in shlex.split(flags)),
-            arch=tuple(shlex.split(get("arch") or "")),
+            arch=tuple(shlex.split(get("custom_arch") or "")),
         )
     return targets
 

@@ -152,6 +152,8 @@ def test_report_renders_deterministically_and_skips_a_bad_file(tmp_path, capsys)
                 str(tmp_path / "none"),
                 "--models-dir",
                 str(tmp_path / "none"),
+                "--peers",
+                str(tmp_path / "none"),
             ]
         )
         == 0
@@ -174,3 +176,58 @@ def test_report_renders_deterministically_and_skips_a_bad_file(tmp_path, capsys)
     assert "| cortex-m7 | generated | counted |" in readme and "not a board's time" in readme
     page = (tmp_path / "a" / "index.html").read_text()
     assert page.count("data:image/png;base64,") == 4 and "http" not in page.replace("https://", "")
+
+
+def test_the_roofline_bound_is_the_longer_of_bytes_and_multiply_adds():
+    from bench import roofline
+
+    cal = {
+        "peak_macs_per_s": 1e9,
+        "bandwidth": {
+            4000: {"warm_bytes_per_s": 1e9, "cold_bytes_per_s": 1e8},
+            1000: {"warm_bytes_per_s": 1e10, "cold_bytes_per_s": 1e8},
+        },
+    }
+    assert roofline.bound_us(cal, 1000, "float32") == pytest.approx(4.0)  # 4000 bytes at 1 GB/s
+    assert roofline.bound_us(cal, 1000, "float32", cold=True) == pytest.approx(40.0)
+    assert roofline.bound_us(cal, 1000, "int8") == pytest.approx(1.0)  # 1000 multiply-adds at 1 G/s
+
+
+def test_compare_engines_runs_compiled_and_python_engines_with_parity(exported, trained, tmp_path, capsys):
+    """One run: the generated engines through the harness, PyTorch through pyperf, a roofline."""
+    from bench import pio_core
+
+    pio_core.install()
+    code = cli.main(
+        [
+            "compare-engines",
+            "--target",
+            "x86",
+            "--python-engines",
+            "torch",
+            "--blocks",
+            "50",
+            "--cold",
+            "3",
+            "--quick",
+            "--models-dir",
+            str(exported),
+            "--checkpoints",
+            str(trained / "checkpoints"),
+            "--out",
+            str(tmp_path / "peers"),
+            "--runs",
+            str(tmp_path / "runs"),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    (path,) = (tmp_path / "peers").iterdir()
+    doc = json.loads(path.read_text())
+    engines = {e["engine"]: e for e in doc["engines"]}
+    assert {"generated", "generated-f16", "generated-int8", "torch"} <= set(engines)
+    assert all(e["parity_ok"] and e["bound_us"] > 0 and e["set"]["p50"] > 0 for e in engines.values())
+    assert engines["torch"]["kind"] == "python (pyperf)" and engines["generated"]["instructions_per_block"] > 0
+    assert doc["calibration"]["peak_macs_per_s"] > 0 and "roofline from this run" in out
+    with pytest.raises(SystemExit):
+        cli.main(["compare-engines", "--python-engines", "tensorflow"])
