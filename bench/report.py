@@ -202,12 +202,17 @@ def lineup_plot(doc: dict) -> bytes:
         label="cold p50 (caches evicted)",
     )
     ax.plot([e["bound_us"] for e in engines], [y - 0.2 for y in ys], "k|", ms=14, mew=2, label="roofline bound (warm)")
-    ax.set_yticks(list(ys), [f"{e['engine']} ({e['kind'].split()[0]}, {e['dtype']})" for e in engines], fontsize=8)
+
+    def label(e):
+        name = f"RTNeural {e['engine']}" if e["engine"] in ENGINE_ORDER[1:] else e["engine"]
+        return f"{name} ({e['kind'].split()[0]}, {e['dtype']})"
+
+    ax.set_yticks(list(ys), [label(e) for e in engines], fontsize=8)
     ax.invert_yaxis()
     ax.set_xscale("log")
     ax.set_xlabel("microseconds per block for the whole set (log)")
     ax.set_title(f"{doc['target']}: every engine on the same models and inputs ({doc['created'][:10]})")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3)
     fig.tight_layout()
     return _png(fig)
 
