@@ -9,8 +9,6 @@ from datetime import datetime, timezone
 from functools import cache
 from pathlib import Path
 
-import jsonschema
-
 from bench.figures import Figure
 from common import atomic, jsonfile, layout
 from common.errors import SuiteError
@@ -35,11 +33,7 @@ def load(path: Path | None = None) -> tuple[list[Figure], dict]:
     if path.is_dir():
         path = path / PATH.name
     doc = jsonfile.read(path, MAX_BYTES, "baseline", "make one with bench baseline update --reason ...")
-    try:
-        jsonschema.validate(doc, schema())
-    except jsonschema.ValidationError as exc:
-        where = "/".join(str(p) for p in exc.absolute_path) or "(top)"
-        raise SuiteError(f"not a valid {SCHEMA_ID} document at {where}: {exc.message}", path) from None
+    jsonfile.check(doc, schema(), SCHEMA_ID, path)
     return [Figure(**f) for f in doc["figures"]], doc
 
 

@@ -14,8 +14,6 @@ from datetime import datetime, timezone
 from functools import cache
 from pathlib import Path
 
-import jsonschema
-
 from bench.build import Build
 from bench.targets import Target
 from common import atomic, engines, jsonfile, layout
@@ -119,11 +117,7 @@ def document(
 def validate(doc: dict, source: str | Path = "result") -> None:
     declared = doc.get("schema") if isinstance(doc, dict) else None
     schema_id = declared if isinstance(declared, str) and declared in OLD_SCHEMA_IDS else SCHEMA_ID
-    try:
-        jsonschema.validate(doc, schema(OLD_SCHEMA_IDS.get(schema_id, "result.schema.json")))
-    except jsonschema.ValidationError as exc:
-        where = "/".join(str(p) for p in exc.absolute_path) or "(top)"
-        raise SuiteError(f"not a valid {schema_id} document at {where}: {exc.message}", source) from None
+    jsonfile.check(doc, schema(OLD_SCHEMA_IDS.get(schema_id, "result.schema.json")), schema_id, source)
 
 
 def upgrade(doc: dict) -> dict:

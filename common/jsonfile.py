@@ -6,7 +6,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import jsonschema
+
 from common.errors import SuiteError
+
+
+def check(doc, schema: dict, schema_id: str, source) -> None:
+    """SuiteError naming `source` and the first place `doc` breaks its JSON schema."""
+    try:
+        jsonschema.validate(doc, schema)
+    except jsonschema.ValidationError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "(top)"
+        raise SuiteError(f"not a valid {schema_id} document at {where}: {exc.message}", source) from None
 
 
 def read(path: str | Path, max_bytes: int, what: str, missing: str = "run make export first"):

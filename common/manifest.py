@@ -13,8 +13,6 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
-import jsonschema
-
 from common import jsonfile
 from common.errors import SuiteError
 
@@ -37,11 +35,7 @@ def load(models_dir: str | Path) -> dict:
     """The manifest of an export folder, checked against its schema; SuiteError names the file."""
     path = Path(models_dir) / NAME
     doc = jsonfile.read(path, MAX_BYTES, "manifest", "export the models first (make export)")
-    try:
-        jsonschema.validate(doc, schema())
-    except jsonschema.ValidationError as exc:
-        where = "/".join(str(p) for p in exc.absolute_path) or "(top)"
-        raise SuiteError(f"not a valid {SCHEMA_ID} document at {where}: {exc.message}", path) from None
+    jsonfile.check(doc, schema(), SCHEMA_ID, path)
     return doc
 
 

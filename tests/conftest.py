@@ -1,3 +1,4 @@
+import sys
 import tarfile
 from pathlib import Path
 
@@ -23,6 +24,23 @@ TINY = Profile(
     synthetic_steps=600,
     val_steps=128,
 )
+
+
+def train_command(tmp_path: Path, out: Path) -> list[str]:
+    """`python -m trainer train` of GroovePredictor on synthetic data: a run long enough to stop."""
+    return [
+        sys.executable,
+        "-m",
+        "trainer",
+        "train",
+        "--models",
+        "groove_predictor",
+        "--data-dir",
+        str(tmp_path / "none"),
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
 
 
 @pytest.fixture

@@ -322,6 +322,8 @@ def test_three_rtneural_paths_agree_with_torch(trained, tmp_path):
             "checkpoint",
             "reference",
             "generated",
+            "generated-f16",
+            "generated-int8",
             "json_parser",
             "modelt_parse_json",
             "header",

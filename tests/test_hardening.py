@@ -7,7 +7,6 @@ import math
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -26,7 +25,7 @@ from exporter import validate as validation
 from exporter.cli import main as exporter_main
 from models import checkpoint
 from models.catalog import get
-from tests.conftest import ROOT, SMALL
+from tests.conftest import ROOT, SMALL, train_command
 from tests.test_bench import OUTPUT, fake_build
 from trainer.cli import main as trainer_main
 from trainer.data import dynamics, emotion, groove
@@ -319,19 +318,7 @@ def test_negative_seed_is_refused(capsys):
 
 def test_ctrl_c_during_training_stops_cleanly_and_resumes(tmp_path):
     out = tmp_path / "ck"
-    cmd = [
-        sys.executable,
-        "-m",
-        "trainer",
-        "train",
-        "--models",
-        "groove_predictor",
-        "--data-dir",
-        str(tmp_path / "none"),
-        "--out",
-        str(out),
-        "--no-progress",
-    ]
+    cmd = train_command(tmp_path, out)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     latest = out / "groove_predictor" / "latest.pt"
     deadline = time.time() + 120

@@ -4,7 +4,6 @@ import math
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import numpy as np
@@ -16,6 +15,7 @@ from common.errors import SuiteError
 from common.layout import PROBE_STEPS
 from models import checkpoint
 from models.catalog import MODELS, get
+from tests.conftest import train_command
 from trainer import data
 from trainer.cli import main as trainer_main
 from trainer.data.base import Dataset, Sequence, eval_batches
@@ -82,19 +82,7 @@ def test_finished_model_is_not_trained_again(tmp_path, tiny_profile):
 
 def test_kill_9_mid_training_loses_at_most_one_epoch(tmp_path):
     out = tmp_path / "ck"
-    cmd = [
-        sys.executable,
-        "-m",
-        "trainer",
-        "train",
-        "--models",
-        "groove_predictor",
-        "--data-dir",
-        str(tmp_path / "none"),
-        "--out",
-        str(out),
-        "--no-progress",
-    ]
+    cmd = train_command(tmp_path, out)
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     latest = out / "groove_predictor" / "latest.pt"
     deadline = time.time() + 120
