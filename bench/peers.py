@@ -6,6 +6,7 @@ plugin would. Timed with pyperf by `bench/peers_worker.py`; checked for parity h
 from __future__ import annotations
 
 import io
+import json
 import warnings
 from pathlib import Path
 
@@ -75,8 +76,6 @@ def load(engine: str, models_dir: Path, checkpoints: Path, only: list[str] | Non
 
 
 def manifest_vectors(models_dir: Path, row: dict) -> tuple[np.ndarray, np.ndarray]:
-    import json
-
     doc = json.loads((Path(models_dir) / row["files"]["vectors"]).read_text())
     return np.asarray(doc["inputs"], np.float32), np.asarray(doc["outputs"], np.float32)
 
