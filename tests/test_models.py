@@ -8,7 +8,7 @@ from torch import nn
 
 from common import cgen
 from common.errors import SuiteError
-from models import layouts
+from models import layouts, quantize
 from models.catalog import MODELS, TOTAL_PARAMETER_BUDGET, get, select
 from models.layers import GRU, LSTM, Dense
 from models.network import deployed_parameter_count, torch_module
@@ -116,6 +116,8 @@ def test_generated_names_are_legal_cpp_and_cgen_doctests_pass():
             cgen.identifier(bad)
     result = doctest.testmod(cgen)
     assert result.attempted >= 4 and result.failed == 0
+    result = doctest.testmod(quantize)
+    assert result.attempted >= 2 and result.failed == 0
 
 
 def test_streaming_forward_equals_one_step_at_a_time():
