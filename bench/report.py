@@ -12,7 +12,7 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
-from bench import figures, results
+from bench import figures, lineup, results
 from common import atomic, layout
 from common.errors import SuiteError
 
@@ -339,9 +339,11 @@ def render(
     training = training_plot(checkpoints) if checkpoints else None
     if training:
         plots["training.png"] = ("Training: loss per epoch", training)
-    lineup = latest_lineup(peers_dir) if peers_dir else None
-    if lineup:
-        plots["engines.png"] = ("Every engine side by side, with the roofline", lineup_plot(lineup))
+    comparison = latest_lineup(peers_dir) if peers_dir else None
+    if comparison:
+        plots["engines.png"] = ("Every engine side by side, with the roofline", lineup_plot(comparison))
+        comparison_title = lineup.render(comparison).split("\n")[0]
+        comparison_table = (lineup.HEAD, lineup.rows(comparison))
     validation = validation_rows(models_dir) if models_dir else None
     precision = precision_rows(checkpoints) if checkpoints else None
 
@@ -368,16 +370,14 @@ def render(
         "",
     ]
     md += [f"- [{title}](plots/{name})" for name, (title, _) in plots.items()]
-    if lineup:
-        from bench import lineup as lineup_table
-
+    if comparison:
         md += [
             "",
             "## Every engine side by side (`bench compare-engines`)",
             "",
-            lineup_table.render(lineup).split("\n")[0],
+            comparison_title,
             "",
-            markdown_table(lineup_table.HEAD, lineup_table.rows(lineup)),
+            markdown_table(*comparison_table),
         ]
     if validation:
         md += ["", "## Export validation (max abs error against PyTorch)", "", markdown_table(*validation)]
@@ -395,14 +395,10 @@ def render(
             f"<h2>{html.escape(title)}</h2><img alt='{name}' src='data:image/png;base64,"
             f"{base64.b64encode(png).decode()}'>"
         )
-    if lineup:
-        from bench import lineup as lineup_table
-
+    if comparison:
         body.append(
-            "<h2>Every engine side by side</h2><p class=note>"
-            + html.escape(lineup_table.render(lineup).split("\n")[0])
-            + "</p>"
-            + html_table(lineup_table.HEAD, lineup_table.rows(lineup))
+            f"<h2>Every engine side by side</h2><p class=note>{html.escape(comparison_title)}</p>"
+            + html_table(*comparison_table)
         )
     if validation:
         body.append("<h2>Export validation (max abs error against PyTorch)</h2>" + html_table(*validation))

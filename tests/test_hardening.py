@@ -155,20 +155,17 @@ def test_a_failed_write_leaves_the_earlier_export_whole(trained, tmp_path, monke
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no temp folder left behind
 
 
+def export_one(trained: Path, out: str) -> int:
+    """`python -m exporter export` of DynamicsEngine from the trained checkpoints into `out`."""
+    return exporter_main(
+        ["export", "--models", "dynamics_engine", "--checkpoints", str(trained / "checkpoints"), "--out", out]
+    )
+
+
 def test_export_refuses_a_folder_that_is_not_an_export(trained, tmp_path, capsys):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep me")
-    code = exporter_main(
-        [
-            "export",
-            "--models",
-            "dynamics_engine",
-            "--checkpoints",
-            str(trained / "checkpoints"),
-            "--out",
-            str(tmp_path / "mine"),
-        ]
-    )
+    code = export_one(trained, str(tmp_path / "mine"))
     assert code == 2 and "holds files that are not an export (notes.txt)" in capsys.readouterr().err
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
 
@@ -381,17 +378,7 @@ def test_an_rtneural_dir_without_modules_is_named(tmp_path, monkeypatch):
 
 def test_an_io_error_is_one_line_naming_the_path(trained, tmp_path, capsys):
     (tmp_path / "a-file").write_text("")  # a folder cannot be made inside a file, even by root
-    code = exporter_main(
-        [
-            "export",
-            "--models",
-            "dynamics_engine",
-            "--checkpoints",
-            str(trained / "checkpoints"),
-            "--out",
-            str(tmp_path / "a-file" / "out"),
-        ]
-    )
+    code = export_one(trained, str(tmp_path / "a-file" / "out"))
     err = capsys.readouterr().err
     assert code == 2 and f"error: {tmp_path / 'a-file'}" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
