@@ -38,12 +38,17 @@ def build(models_dir: Path, engine: str = engines.GENERATED, build_dir: Path = B
     names = manifest.engine_files(doc, key)
     manifest.verify(models_dir, doc, names)
     table = doc["engines"][key]["table"]
-    if engines.is_generated(engine):
-        engine_flags, salt = list(engines.GENERATED_FLAGS), ""
-    else:
-        found = rtneural.require()
-        engine_flags, salt = found.flags(engine), found.commit
-    flags = ["-std=c++17", "-O2", "-shared", "-fPIC", *engine_flags, f"-I{models_dir}", f'-DRTMB_MODEL_TABLE="{table}"']
+    salt = "" if engines.is_generated(engine) else rtneural.require().commit
+    flags = [
+        "-std=c++17",
+        "-O2",
+        "-shared",
+        "-fPIC",
+        *engines.flags(engine),
+        f"-I{models_dir}",
+        f'-DRTMB_MODEL_TABLE="{table}"',
+        f'-DRTMB_MODELS_DIR="{models_dir}"',
+    ]
     return cxx.cached(
         f"librtmb-{engine}",
         SOURCE,
@@ -62,6 +67,8 @@ class Models:
     def __init__(self, library: Path):
         self.library = Path(library)
         self.lib = ffi.dlopen(str(self.library))
+        if self.lib.rtmb_count() and self.lib.rtmb_name(0) == ffi.NULL:
+            raise SuiteError("could not load the models (a model file is missing or unreadable)", self.library)
         self.index = {ffi.string(self.lib.rtmb_name(i)).decode(): i for i in range(self.lib.rtmb_count())}
         # read once: forward() is timed, and each cffi call costs about as much as a small model
         self.sizes = {n: (self.lib.rtmb_input_size(i), self.lib.rtmb_output_size(i)) for n, i in self.index.items()}

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.targets import Target
-from common import engines, layout, manifest, rtneural
+from common import engines, layout, manifest
 from common.errors import SuiteError
 from common.layout import PROJECT
 
@@ -63,9 +63,7 @@ def build(target: Target, engine: str, models_dir: Path | None = None, root: Pat
     missing = target.missing()
     if missing:
         raise SuiteError(f"cannot build {target.name}: missing {', '.join(missing)}; make setup installs them")
-    engine_flags = list(engines.GENERATED_FLAGS)
-    if not engines.is_generated(engine):
-        engine_flags = rtneural.require().flags(engine)
+    engine_flags = engines.flags(engine)
     models_dir = Path(models_dir or layout.MODELS_DIR)
     doc = manifest.load(models_dir)
     key = engines.manifest_key(engine)

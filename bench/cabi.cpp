@@ -16,10 +16,8 @@ bool loaded = false;
 
 const models::Info* entry(int index) {
     if (index < 0 || index >= models::kCount) return nullptr;
-    if (!loaded) {
-        processor.load();
-        loaded = true;
-    }
+    if (!loaded) loaded = processor.load();
+    if (!loaded) return nullptr;  // a model file that could not be read
     return &models::kInfo[index];
 }
 

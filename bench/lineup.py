@@ -14,7 +14,7 @@ import numpy as np
 
 from bench import results, roofline
 from bench.targets import Target
-from common import atomic, layout, manifest, table
+from common import atomic, engines, layout, manifest, rtneural, table
 from common.errors import SuiteError
 
 SCHEMA_ID = "rt-music-bench/peers/1"
@@ -125,7 +125,7 @@ def measure(
 
 def rows(doc: dict) -> list[tuple]:
     best_rtneural = min(
-        (e["set"]["p50"] for e in doc["engines"] if e["engine"] in ("eigen", "xsimd", "stl")), default=None
+        (e["set"]["p50"] for e in doc["engines"] if e["engine"] in (*rtneural.BACKENDS, engines.JSON)), default=None
     )
     out = []
     for e in doc["engines"]:

@@ -81,8 +81,8 @@ def document(
             "cpu": host_cpu() if target.run == "native" else target.board,
             "run": target.run,
         },
-        "engine": engines.GENERATED if engines.is_generated(engine) else "rtneural",
-        "backend": None if engines.is_generated(engine) else engine,
+        "engine": engines.family(engine),
+        "backend": engines.backend(engine),
         "dtype": engines.dtype(engine),
         "build": {
             "compiler": build.compiler,

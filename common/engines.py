@@ -10,7 +10,11 @@ from common.errors import SuiteError
 GENERATED = "generated"
 # The generated engine at each weight precision (float32 is the plain name).
 PRECISIONS = {GENERATED: "float32", "generated-f16": "float16", "generated-int8": "int8"}
-NAMES = (*PRECISIONS, *rtneural.BACKENDS)
+# RTNeural's run-time Model<float>, read from the exported JSON when loaded (its fastest backend
+# where it is found; it needs a file system, so Linux targets only).
+JSON = "rtneural-json"
+JSON_BACKEND = "xsimd"
+NAMES = (*PRECISIONS, *rtneural.BACKENDS, JSON)
 AUTO = "auto"
 # Flags the generated engine is built with. Without -fno-trapping-math GCC leaves the clamped
 # activation loops scalar (constant clamp bounds become branches); results are identical.
@@ -23,17 +27,36 @@ def is_generated(engine: str) -> bool:
 
 
 def manifest_key(engine: str) -> str:
-    """The engine's key in manifest.json: its own name for the generated engine at each precision,
-    "rtneural" for every RTNeural backend."""
-    return engine if is_generated(engine) else "rtneural"
+    """The engine's key in manifest.json: its own name for the generated engine at each precision
+    and for the JSON engine, "rtneural" for every RTNeural backend's ModelT headers."""
+    return engine if is_generated(engine) or engine == JSON else "rtneural"
+
+
+def flags(engine: str, alignment: int = 16) -> list[str]:
+    """The compiler flags a program on `engine` needs (RTNeural's -isystem and -D where it is one)."""
+    if is_generated(engine):
+        return list(GENERATED_FLAGS)
+    return rtneural.require().flags(JSON_BACKEND if engine == JSON else engine, alignment)
 
 
 def dtype(engine: str) -> str:
     return PRECISIONS.get(engine, "float32")
 
 
+def family(engine: str) -> str:
+    """The family a result records: generated, rtneural (ModelT headers) or rtneural-json."""
+    return GENERATED if is_generated(engine) else JSON if engine == JSON else "rtneural"
+
+
+def backend(engine: str) -> str | None:
+    """RTNeural's backend an engine is built with (None for the generated engine)."""
+    return None if is_generated(engine) else JSON_BACKEND if engine == JSON else engine
+
+
 def name(family: str, backend: str | None, weights: str) -> str:
     """The engine name of a result: its family and backend ("rtneural", "eigen") or precision."""
+    if family == JSON:
+        return JSON
     if family != GENERATED:
         return backend or family
     return next(e for e, d in PRECISIONS.items() if d == weights)
@@ -63,7 +86,7 @@ def available(engine: str) -> str | None:
         found = rtneural.find()
         if found is None:
             return "RTNeural not found"
-        found.flags(engine)
+        flags(engine)
     except SuiteError as exc:
         return str(exc)
     return None

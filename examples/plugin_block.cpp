@@ -18,7 +18,10 @@ float inputs[models::kCount][models::kMaxInputSize];
 }  // namespace
 
 int main() {
-    processor.load();  // before real time: RTNeural may allocate while copying weights in
+    if (!processor.load()) {  // before real time: RTNeural may allocate while copying weights in
+        std::fprintf(stderr, "could not load the models\n");
+        return 1;
+    }
     const float* in[models::kCount];
     const float* out[models::kCount];
     for (int m = 0; m < models::kCount; ++m) in[m] = inputs[m];

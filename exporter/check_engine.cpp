@@ -14,7 +14,10 @@ models::Processor processor;  // static: with RTNeural it would hold every model
 }  // namespace
 
 int main() {
-    processor.load();
+    if (!processor.load()) {
+        std::fprintf(stderr, "could not load the models\n");
+        return 1;
+    }
     std::printf("RESULT {");
     for (int m = 0; m < models::kCount; ++m) {
         const models::Info& e = models::kInfo[m];

@@ -78,7 +78,7 @@ def prepare(spec: ModelSpec, checkpoints: Path, commit: str) -> Export:
         f"trained on {ckpt.get('data', {}).get('source', '?')} data."
     )
     headers = {tables.RTNEURAL.name: header.render(name, model_json, comment)}
-    expected = {tables.RTNEURAL.name: vec["outputs"]}
+    expected = {tables.RTNEURAL.name: vec["outputs"], tables.RTNEURAL_JSON.name: vec["outputs"]}
     for eng in tables.GENERATED_ENGINES:
         headers[eng.name] = engine.render(name, model_json, comment, spec.name, eng.namespace, eng.precision)
         if eng.precision == "float32":
@@ -132,8 +132,7 @@ def export_all(specs: list[ModelSpec], checkpoints: Path, out_dir: Path) -> list
         n = e.spec.snake_name
         files[f"{n}.json"] = jsonio.dumps(e.model_json)
         files[f"{n}.vectors.json"] = jsonio.dumps(e.vectors)
-        for eng in tables.ENGINES:
-            files[eng.header(n)] = e.headers[eng.name]
+        files.update({eng.header(n): e.headers[eng.name] for eng in tables.ENGINES if not eng.runtime_json})
     for eng in tables.ENGINES:
         files[eng.umbrella] = tables.umbrella(specs, eng)
         files[eng.table] = tables.model_table(specs, eng)

@@ -42,9 +42,15 @@ class Engine:
 
     @property
     def needs(self) -> str:  # what a program must find to compile it
-        return "RTNeural" if self.name == "rtneural" else "nothing"
+        return "RTNeural" if self.name.startswith("rtneural") else "nothing"
+
+    @property
+    def runtime_json(self) -> bool:  # reads each model's JSON when loaded, instead of a header per model
+        return self.name == "rtneural-json"
 
     def header(self, model: str) -> str:
+        if self.runtime_json:
+            return f"{model}.json"
         return f"{model}.h" if self.name == "rtneural" else f"{model}.{self.name}.h"
 
 
@@ -54,19 +60,66 @@ GENERATED_F16 = Engine("generated-f16", "the generated engine, float16 weights",
 GENERATED_INT8 = Engine(
     "generated-int8", "the generated engine, int8 weights with a scale per output", "generated_int8", "int8"
 )
+RTNEURAL_JSON = Engine("rtneural-json", "RTNeural models read from their JSON when loaded", "rtneural_json")
 GENERATED_ENGINES = (GENERATED, GENERATED_F16, GENERATED_INT8)
-ENGINES = (RTNEURAL, *GENERATED_ENGINES)
+ENGINES = (RTNEURAL, RTNEURAL_JSON, *GENERATED_ENGINES)
 
 
 def umbrella(specs: list[ModelSpec], engine: Engine) -> str:
     lines = [f"// The exported models: {engine.what}.", BANNER.rstrip(), "#pragma once", ""]
-    lines += [f'#include "{engine.header(s.snake_name)}"' for s in specs]
+    if engine.runtime_json:
+        lines += json_models(specs, engine)
+    else:
+        lines += [f'#include "{engine.header(s.snake_name)}"' for s in specs]
     lines += [
         "",
         f"// X(name) for each model, in order: lets a program iterate over {engine.namespace}::<name> at compile time.",
         f"#define {engine.macro}(X) " + " ".join(f"X({s.snake_name})" for s in specs),
     ]
     return "\n".join(lines) + "\n"
+
+
+JSON_READER = """    // A model from its JSON file, checked against the sizes it was exported with.
+    static bool read(std::unique_ptr<RTNeural::Model<float>>& model, const char* file, int in, int out) {
+        std::ifstream stream(file);
+        if (!stream) return false;
+        try {
+            model = RTNeural::json_parser::parseJson<float>(stream);
+        } catch (const std::exception&) {  // not JSON, or not a model RTNeural reads
+            model.reset();
+        }
+        return model && model->getInSize() == in && model->getOutSize() == out;
+    }
+
+"""
+
+
+def json_models(specs: list[ModelSpec], engine: Engine) -> list[str]:
+    """Each model's sizes and file, for the engine that reads the JSON when loaded."""
+    lines = [
+        "#include <RTNeural/RTNeural.h>",
+        "",
+        "#include <exception>",
+        "#include <fstream>",
+        "#include <memory>",
+        "",
+        "// The folder the JSON files are read from when the models are loaded (the build defines it).",
+        "#ifndef RTMB_MODELS_DIR",
+        '#define RTMB_MODELS_DIR "."',
+        "#endif",
+    ]
+    for s in specs:
+        lines += [
+            "",
+            f"namespace {engine.namespace}::{s.snake_name} {{",
+            f"constexpr int kInputSize = {s.input_size};",
+            f"constexpr int kOutputSize = {s.output_size};",
+            f"constexpr std::size_t kParameterCount = {s.parameter_count};",
+            f'constexpr const char* kFile = RTMB_MODELS_DIR "/{engine.header(s.snake_name)}";',
+            "using Model = RTNeural::Model<float>;  // its layers and weights live on the heap",
+            f"}}  // namespace {engine.namespace}::{s.snake_name}",
+        ]
+    return lines
 
 
 def model_table(specs: list[ModelSpec], engine: Engine) -> str:
@@ -78,19 +131,32 @@ def model_table(specs: list[ModelSpec], engine: Engine) -> str:
         f'    {{"{s.snake_name}", {ns}::kInputSize, {ns}::kOutputSize, {ns}::kParameterCount, sizeof({ns}::Model)}},\n'
         for s, ns in ((s, f"::{engine.namespace}::{s.snake_name}") for s in specs)
     )
-    members = "".join(f"    ::{engine.namespace}::{s.snake_name}::Model {s.snake_name}_;\n" for s in specs)
-    loads = "".join(f"        ::{engine.namespace}::{s.snake_name}::loadWeights({s.snake_name}_);\n" for s in specs)
-    resets = "".join(f"        {s.snake_name}_.reset();\n" for s in specs)
+    if engine.runtime_json:  # a pointer per model, made when its JSON is read
+        members = "".join(f"    std::unique_ptr<RTNeural::Model<float>> {s.snake_name}_;\n" for s in specs)
+        load_one = "read({m}_, ::{ns}::{m}::kFile, ::{ns}::{m}::kInputSize, ::{ns}::{m}::kOutputSize)"
+        reset_one = "if ({m}_) {m}_->reset();"
+        forward_one = "{m}_->forward(x);\n        return {m}_->getOutputs();"
+        reader = JSON_READER
+    else:
+        members = "".join(f"    ::{engine.namespace}::{s.snake_name}::Model {s.snake_name}_;\n" for s in specs)
+        load_one = "(::{ns}::{m}::loadWeights({m}_), true)"
+        reset_one = "{m}_.reset();"
+        forward_one = "{m}_.forward(x);\n        return {m}_.getOutputs();"
+        reader = ""
+    ns = engine.namespace
+    loads = " &&\n               ".join(load_one.format(ns=ns, m=s.snake_name) for s in specs)
+    resets = "".join(f"        {reset_one.format(m=s.snake_name)}\n" for s in specs)
     cases = "".join(f"            case {k}: return {s.snake_name}_forward(x);\n" for k, s in enumerate(specs))
     load_cases = "".join(
-        f"            case {k}: ::{engine.namespace}::{s.snake_name}::loadWeights({s.snake_name}_); break;\n"
-        for k, s in enumerate(specs)
+        f"            case {k}: ok = {load_one.format(ns=ns, m=s.snake_name)}; break;\n" for k, s in enumerate(specs)
     )
-    reset_cases = "".join(f"            case {k}: {s.snake_name}_.reset(); break;\n" for k, s in enumerate(specs))
+    reset_cases = "".join(
+        f"            case {k}: {reset_one.format(m=s.snake_name)} break;\n" for k, s in enumerate(specs)
+    )
     steps = "".join(f"        outputs[{k}] = {s.snake_name}_forward(inputs[{k}]);\n" for k, s in enumerate(specs))
     forwards = "".join(
         f"    __attribute__((noinline)) const float* {s.snake_name}_forward(const float* x) noexcept {{\n"
-        f"        {s.snake_name}_.forward(x);\n        return {s.snake_name}_.getOutputs();\n    }}\n"
+        f"        {forward_one.format(m=s.snake_name)}\n    }}\n"
         for s in specs
     )
     return f"""// The exported models of one engine as one processor, in export order.
@@ -122,15 +188,21 @@ constexpr int kMaxOutputSize = {max(s.output_size for s in specs)};
 class Processor {{
 public:
     // The weights into the models (RTNeural copies them, and may allocate: call it before real
-    // time; the generated engine reads its weights in place), then a reset.
-    void load() {{
-{loads}        reset();
+    // time; the generated engine reads its weights in place), then a reset. False when a model
+    // could not be loaded (only an engine that reads files can fail).
+    bool load() {{
+        const bool ok = {loads};
+        reset();
+        return ok;
     }}
 
     // One model's weights, then its reset (the harness measures each model's load on its own).
-    void load(int index) {{
+    bool load(int index) {{
+        bool ok = false;
         switch (index) {{
 {load_cases}        }}
+        reset(index);
+        return ok;
     }}
 
     // Clears every model's recurrent state.
@@ -155,7 +227,7 @@ public:
     }}
 
 private:
-    // noinline: profilers (callgrind) count each model under its own name
+{reader}    // noinline: profilers (callgrind) count each model under its own name
 {forwards}
 {members}}};
 

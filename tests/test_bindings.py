@@ -18,7 +18,7 @@ TOLERANCE = PARITY_TOLERANCE
 # The generated engine always; each RTNeural backend where RTNeural is found (skipped, saying why).
 ENGINES = [engines.GENERATED] + [
     pytest.param(b, marks=pytest.mark.skipif(rtneural.find() is None, reason=rtneural.MISSING))
-    for b in rtneural.BACKENDS
+    for b in (*rtneural.BACKENDS, engines.JSON)
 ]
 
 
@@ -99,3 +99,14 @@ def test_missing_rtneural_says_what_to_install(exported, tmp_path, monkeypatch):
     monkeypatch.setattr(rtneural, "find", lambda: None)
     with pytest.raises(SuiteError, match="RTNeural not found"):
         bindings.build(exported, "stl", tmp_path / "lib")
+
+
+@pytest.mark.skipif(rtneural.find() is None, reason=rtneural.MISSING)
+def test_the_json_engine_refuses_a_model_file_it_cannot_read(exported, tmp_path):
+    """RTNeural reading the JSON when loaded: a file damaged after the build is an error, not a crash."""
+    models_dir = tmp_path / "models"
+    shutil.copytree(exported, models_dir)
+    library = bindings.build(models_dir, engines.JSON, tmp_path / "lib")
+    (models_dir / f"{SMALL[0]}.json").write_text('{"in_shape": [null, null, 3], "layers": [')
+    with pytest.raises(SuiteError, match="could not load the models"):
+        bindings.Models(library)

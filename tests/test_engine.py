@@ -217,16 +217,13 @@ def test_clean_under_sanitizers(name, exported, tmp_path):
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "plugin_block.cpp"
 
 
-@pytest.mark.parametrize("name", [*PRECISION_ENGINES, "rtneural"])
+@pytest.mark.parametrize("name", [*PRECISION_ENGINES, "rtneural", engines.JSON])
 def test_the_plugin_example_builds_and_runs_the_set(name, exported, tmp_path):
     """examples/plugin_block.cpp: one models::Processor, loaded once, one call per block."""
     shared = manifest.load(exported)["engines"][name]
-    extra = list(engines.GENERATED_FLAGS)
-    if name == "rtneural":
-        found = rtneural.find()
-        if found is None:
-            pytest.skip(rtneural.MISSING)
-        extra = found.flags("stl")
+    if not engines.is_generated(name) and rtneural.find() is None:
+        pytest.skip(rtneural.MISSING)
+    extra = [*engines.flags("stl" if name == "rtneural" else name), f'-DRTMB_MODELS_DIR="{exported}"']
     exe = tmp_path / "plugin_block"
     build = subprocess.run(
         [

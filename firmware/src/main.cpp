@@ -150,8 +150,12 @@ int main(int argc, char** argv) {
     for (int m = 0; m < kCount; ++m) {
         const models::Info& e = kInfo[m];
         const auto before = alloc_counter::now();
-        processor.load(m);
+        const bool loaded = processor.load(m);
         const auto after = alloc_counter::now();
+        if (!loaded) {  // only an engine that reads the models' files can fail here
+            std::fprintf(stderr, "%s: could not load model %s\n", BENCH_ENGINE, e.name);
+            return 2;
+        }
         std::printf("{\"type\":\"parity\",\"model\":\"%s\",\"steps\":%d,\"max_abs_error\":", e.name,
                     vectors::kTable[m].steps);
         printNumber(checkParity(m));

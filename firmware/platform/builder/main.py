@@ -10,7 +10,8 @@ The options each environment sets in platformio.ini:
   custom_toolchain   compiler prefix ("" for the host g++, "aarch64-linux-gnu-", ...)
   custom_apt         the Debian package that provides it (named in the error when it is missing)
   custom_os          linux | baremetal
-  custom_engine      auto | generated | eigen | xsimd | stl (RTMB_ENGINE in the environment overrides it);
+  custom_engine      auto | generated[-f16|-int8] | eigen | xsimd | stl | rtneural-json
+                     (RTMB_ENGINE in the environment overrides it);
                      auto: the environment's RTNeural backend where RTNeural is found, else generated
   custom_backend     the RTNeural backend auto picks (eigen | xsimd | stl)
   custom_alignment   RTNEURAL_DEFAULT_ALIGNMENT for the target's SIMD width
@@ -42,7 +43,7 @@ def fail(message):
 
 
 sys.path.insert(0, str(project))  # the project's own packages, also when pio runs outside the venv
-from common import engines, rtneural  # noqa: E402
+from common import engines  # noqa: E402
 from common.errors import SuiteError  # noqa: E402
 
 prefix = option("toolchain", "")
@@ -57,10 +58,7 @@ try:
     manifest = json.loads(manifest_path.read_text())
     engine, note = engines.resolve(os.environ.get("RTMB_ENGINE") or option("engine", "auto"), option("backend"))
     shared = manifest["engines"][engines.manifest_key(engine)]
-    if engines.is_generated(engine):
-        engine_flags = list(engines.GENERATED_FLAGS)
-    else:
-        engine_flags = rtneural.require().flags(engine, int(option("alignment", "16")))
+    engine_flags = engines.flags(engine, int(option("alignment", "16")))
 except FileNotFoundError:
     fail(f"{manifest_path} not found: export the models first (make train export)")
 except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -102,6 +100,7 @@ env.Append(
     CPPDEFINES=[
         ("BENCH_ENGINE", f'\\"{engine}\\"'),
         ("BENCH_TARGET", f'\\"{env.subst("$PIOENV")}\\"'),
+        ("RTMB_MODELS_DIR", f'\\"{models_dir.resolve()}\\"'),  # where the JSON engine reads its models
     ],
     LINKFLAGS=["-Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free"],  # heap counting
 )
