@@ -13,10 +13,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from common.cgen import array_code
+from exporter import int8_reference, runtime
 from exporter.layers import BY_JSON_TYPE, ExportError, count, out_size
 from exporter.layers.base import BLOCK
 
 KERNELS = Path(__file__).with_name("rtmb_kernels.h")
+
+
+def reference(model_json: dict, precision: str):
+    """What the engine at `precision` must reproduce (a model with .run(inputs)): for float32 and
+    float16 the float64 reference runtime on the weights as the engine holds them; for int8, whose
+    activations are quantised too, the engine's own arithmetic (exporter/int8_reference.py)."""
+    if precision == "int8":
+        return int8_reference.Model(model_json)
+    return runtime.Model(reference_json(model_json, precision))
 
 
 def reference_json(model_json: dict, precision: str) -> dict:
@@ -54,7 +64,10 @@ def render(
     for i, step in enumerate(steps(model_json, model_name, precision)):
         p = f"layer{i}"
         arrays += [array_code(f"{p}_{suffix}", values) for suffix, values in step.arrays]
-        members += [f"    alignas(16) float {p}_{suffix}[{size}] = {{}};" for suffix, size in step.buffers]
+        members += [
+            f"    alignas(16) {(rest or ['float'])[0]} {p}_{suffix}[{size}] = {{}};"
+            for suffix, size, *rest in step.buffers
+        ]
         resets += [f"        std::memset({p}_{suffix}, 0, sizeof({p}_{suffix}));" for suffix in step.state]
         body += [f"        {line.format(x=x, p=p)}" for line in step.forward]
         x = step.out.format(p=p)

@@ -20,7 +20,7 @@ import numpy as np
 from common import atomic, cgen, layout, manifest
 from common.errors import SuiteError
 from common.git import project_commit
-from exporter import convert, engine, header, jsonio, runtime, tables, vectors
+from exporter import convert, engine, header, jsonio, tables, vectors
 from models import checkpoint
 from models.spec import ModelSpec
 
@@ -83,9 +83,8 @@ def prepare(spec: ModelSpec, checkpoints: Path, commit: str) -> Export:
         headers[eng.name] = engine.render(name, model_json, comment, spec.name, eng.namespace, eng.precision)
         if eng.precision == "float32":
             expected[eng.name] = vec["outputs"]
-        else:  # rounded weights: the reference runtime on the same rounded weights
-            rounded = engine.reference_json(model_json, eng.precision)
-            expected[eng.name] = runtime.Model(rounded).run(inputs).astype(np.float32)
+        else:  # reduced precision: the reference of the same rounded (quantised) model
+            expected[eng.name] = engine.reference(model_json, eng.precision).run(inputs).astype(np.float32)
     return Export(spec, model_json, headers, vec, expected, source)
 
 

@@ -4,21 +4,38 @@
 //
 // Weights are used in place, in the layout the exporter writes them: a dense kernel in blocks of
 // kBlock outputs (below), which GCC vectorises on x86-64, aarch64 and armv7 NEON alike and which on
-// a scalar FPU (Cortex-M7) keeps the sums in registers.
+// a scalar FPU (Cortex-M7) keeps the sums in registers. int8 weights meet int8 activations in
+// integer dot products: AVX2 pmaddubsw (AVX-VNNI where the CPU has it), NEON vmull.s8, Cortex-M7
+// smlad, and a portable loop, all giving the same integers.
 #pragma once
 
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <type_traits>
 #if defined(__AVX2__) || defined(__F16C__)
 #include <immintrin.h>
 #endif
 #if defined(__ARM_NEON)
 #include <arm_neon.h>
+#elif defined(__ARM_FEATURE_DSP)
+#include <arm_acle.h>
 #endif
 
 namespace rtmb {
+
+#if !defined(__ARM_NEON) && defined(__ARM_FEATURE_DSP)
+// sxtb16 with its operand rotated by 8: bytes 1 and 3 (GCC 12's arm_acle.h has no __ror to fold).
+inline std::uint32_t sxtb16_ror8(std::uint32_t x) noexcept {
+    std::uint32_t y;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(y) : "r"(x));
+    return y;
+}
+#endif
+
+// a * b + c with one rounding on every target. The int8 engine's float arithmetic is pinned op by
+// op this way (no choice left to the compiler's contraction), so its reference in numpy
+// (exporter/int8_reference.py) reproduces it bit for bit, and every target computes the same bits.
+inline float madd(float a, float b, float c) noexcept { return std::fma(a, b, c); }
 
 // tanh as Eigen evaluates it in float: a clamped rational function of degree 13/6. Max error
 // 2.9e-7 on [-10, 10]; a NaN passes through (the clamp keeps it), so parity sees it.
@@ -26,20 +43,20 @@ inline float tanh(float x) noexcept {
     const float c = 7.90531110763549805f;
     x = x < -c ? -c : (x > c ? c : x);
     const float x2 = x * x;
-    float p = x2 * -2.76076847742355e-16f + 2.00018790482477e-13f;
-    p = x2 * p + -8.60467152213735e-11f;
-    p = x2 * p + 5.12229709037114e-08f;
-    p = x2 * p + 1.48572235717979e-05f;
-    p = x2 * p + 6.37261928875436e-04f;
-    p = x2 * p + 4.89352455891786e-03f;
+    float p = madd(x2, -2.76076847742355e-16f, 2.00018790482477e-13f);
+    p = madd(x2, p, -8.60467152213735e-11f);
+    p = madd(x2, p, 5.12229709037114e-08f);
+    p = madd(x2, p, 1.48572235717979e-05f);
+    p = madd(x2, p, 6.37261928875436e-04f);
+    p = madd(x2, p, 4.89352455891786e-03f);
     p = x * p;
-    float q = x2 * 1.19825839466702e-06f + 1.18534705686654e-04f;
-    q = x2 * q + 2.26843463243900e-03f;
-    q = x2 * q + 4.89352518554385e-03f;
+    float q = madd(x2, 1.19825839466702e-06f, 1.18534705686654e-04f);
+    q = madd(x2, q, 2.26843463243900e-03f);
+    q = madd(x2, q, 4.89352518554385e-03f);
     return p / q;
 }
 
-inline float sigmoid(float x) noexcept { return 0.5f + 0.5f * rtmb::tanh(0.5f * x); }
+inline float sigmoid(float x) noexcept { return madd(0.5f, rtmb::tanh(0.5f * x), 0.5f); }
 
 // Outputs are computed a block of kBlock at a time: the exporter lays a kernel [In][Out] out as
 // blocks, for each group of kBlock outputs all its [In][kBlock] weights contiguously (the last block
@@ -48,10 +65,9 @@ inline float sigmoid(float x) noexcept { return 0.5f + 0.5f * rtmb::tanh(0.5f * 
 constexpr int kBlock = 64;
 constexpr int kLane = 8;  // outputs per vector, and per group of scalar sums
 
-// Weights come as float, as IEEE half-precision bits (std::uint16_t) or as std::int8_t with a
-// scale per output; either way the sums are float32. widen() is exact for every finite half.
+// Weights come as float or as IEEE half-precision bits (std::uint16_t); either way the sums are
+// float32. widen() is exact for every finite half. (int8 weights have their own kernel, below.)
 inline float widen(float w) noexcept { return w; }
-inline float widen(std::int8_t w) noexcept { return float(w); }
 inline float widen(std::uint16_t h) noexcept {
     // sign and exponent-mantissa moved into a float's places, then the exponent rebiased (2^112):
     // exact for normal and subnormal halves alike
@@ -61,9 +77,6 @@ inline float widen(std::uint16_t h) noexcept {
     return f * 0x1p112f;
 }
 
-template <typename Wt>
-constexpr bool kScaled = std::is_same_v<Wt, std::int8_t>;  // int8 weights carry a scale per output
-
 #if defined(__SSE2__) || defined(__ARM_NEON) || defined(__aarch64__)
 // With SIMD, kLane outputs are one GCC vector (one AVX register, two NEON or SSE ones) and a block
 // is eight of them: per input one broadcast and eight independent fused multiply-adds, enough
@@ -71,7 +84,6 @@ constexpr bool kScaled = std::is_same_v<Wt, std::int8_t>;  // int8 weights carry
 // with shuffles; one vector at a time waits on each FMA: 2.4x slower on x86.)
 #define RTMB_VECTOR_LANES 1
 typedef float Lanes __attribute__((vector_size(kLane * sizeof(float))));
-typedef std::int8_t Int8Lanes __attribute__((vector_size(kLane)));
 typedef std::uint16_t HalfLanes __attribute__((vector_size(kLane * 2)));
 typedef std::uint32_t WordLanes __attribute__((vector_size(kLane * 4)));
 
@@ -79,23 +91,6 @@ typedef std::uint32_t WordLanes __attribute__((vector_size(kLane * 4)));
 // registers would change the ABI of a function that is not inlined.)
 inline void widen(Lanes& v, const float* w) noexcept {
     std::memcpy(&v, w, sizeof v);  // an unaligned load, kept defined
-}
-// int8: GCC scalarises a conversion from an 8-byte vector, so the SIMD extensions' own widening
-// instructions are named where there are (AVX2: vpmovsxbd + vcvtdq2ps; NEON: sxtl + scvtf).
-inline void widen(Lanes& v, const std::int8_t* w) noexcept {
-#if defined(__AVX2__)
-    v = (Lanes)_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w))));
-#elif defined(__ARM_NEON)
-    const int16x8_t h = vmovl_s8(vld1_s8(w));
-    const float32x4_t lo = vcvtq_f32_s32(vmovl_s16(vget_low_s16(h))),
-                      hi = vcvtq_f32_s32(vmovl_s16(vget_high_s16(h)));
-    std::memcpy(&v, &lo, sizeof lo);
-    std::memcpy(reinterpret_cast<char*>(&v) + sizeof lo, &hi, sizeof hi);
-#else
-    Int8Lanes q;
-    std::memcpy(&q, w, sizeof q);
-    v = __builtin_convertvector(q, Lanes);
-#endif
 }
 // float16: F16C's vcvtph2ps where there is one; else the exact bit rebias, in vector integer ops.
 inline void widen(Lanes& v, const std::uint16_t* w) noexcept {
@@ -113,17 +108,17 @@ inline void widen(Lanes& v, const std::uint16_t* w) noexcept {
 #define RTMB_VECTOR_LANES 0
 #endif
 
-// y[0, Width) = b + x W for one block, W [In][Width] (times scale[0, Width) for int8 weights).
+// y[0, Width) = b + x W for one block, W [In][Width].
 template <int In, int Width, typename Wt>
-inline void block(const Wt* __restrict W, const float* __restrict scale, const float* __restrict b,
-                  const float* __restrict x, float* __restrict y) noexcept {
+inline void block(const Wt* __restrict W, const float* __restrict b, const float* __restrict x,
+                  float* __restrict y) noexcept {
     constexpr int kLanes = Width / kLane, kRest = Width % kLane;
 #if RTMB_VECTOR_LANES
     if constexpr (kLanes > 0) {
         Lanes acc[kLanes];
         for (int v = 0; v < kLanes; ++v) {
             acc[v] = Lanes{};
-            if (b && !kScaled<Wt>) std::memcpy(&acc[v], b + v * kLane, sizeof(Lanes));
+            if (b) std::memcpy(&acc[v], b + v * kLane, sizeof(Lanes));
         }
         for (int i = 0; i < In; ++i) {
             const float xi = x[i];
@@ -133,54 +128,273 @@ inline void block(const Wt* __restrict W, const float* __restrict scale, const f
                 acc[v] += xi * w;
             }
         }
-        for (int v = 0; v < kLanes; ++v) {
-            if constexpr (kScaled<Wt>) {
-                Lanes s, bias = Lanes{};
-                std::memcpy(&s, scale + v * kLane, sizeof s);
-                if (b) std::memcpy(&bias, b + v * kLane, sizeof bias);
-                acc[v] = bias + s * acc[v];
-            }
-            std::memcpy(y + v * kLane, &acc[v], sizeof(Lanes));
-        }
+        for (int v = 0; v < kLanes; ++v) std::memcpy(y + v * kLane, &acc[v], sizeof(Lanes));
     }
 #else
     for (int v = 0; v < kLanes; ++v) {
         float acc[kLane];
-        for (int j = 0; j < kLane; ++j) acc[j] = b && !kScaled<Wt> ? b[v * kLane + j] : 0.0f;
+        for (int j = 0; j < kLane; ++j) acc[j] = b ? b[v * kLane + j] : 0.0f;
         for (int i = 0; i < In; ++i) {
             const float xi = x[i];
             for (int j = 0; j < kLane; ++j) acc[j] += xi * widen(W[i * Width + v * kLane + j]);
         }
-        for (int j = 0; j < kLane; ++j) {
-            const int o = v * kLane + j;
-            y[o] = kScaled<Wt> ? (b ? b[o] : 0.0f) + scale[o] * acc[j] : acc[j];
-        }
+        for (int j = 0; j < kLane; ++j) y[v * kLane + j] = acc[j];
     }
 #endif
     if constexpr (kRest > 0) {
         constexpr int o = kLanes * kLane;
         float acc[kRest];
-        for (int j = 0; j < kRest; ++j) acc[j] = b && !kScaled<Wt> ? b[o + j] : 0.0f;
+        for (int j = 0; j < kRest; ++j) acc[j] = b ? b[o + j] : 0.0f;
         for (int i = 0; i < In; ++i) {
             const float xi = x[i];
             for (int j = 0; j < kRest; ++j) acc[j] += xi * widen(W[i * Width + o + j]);
         }
-        for (int j = 0; j < kRest; ++j)
-            y[o + j] = kScaled<Wt> ? (b ? b[o + j] : 0.0f) + scale[o + j] * acc[j] : acc[j];
+        for (int j = 0; j < kRest; ++j) y[o + j] = acc[j];
     }
 }
 
-// y = b + x W (b may be null), W in blocks as above; `scale` is null except for int8 weights.
+// y = b + x W (b may be null), W in blocks as above.
 template <int In, int Out, typename Wt>
-inline void dense(const Wt* __restrict W, const float* __restrict scale, const float* __restrict b,
-                  const float* __restrict x, float* __restrict y) noexcept {
+inline void dense(const Wt* __restrict W, const float* __restrict b, const float* __restrict x,
+                  float* __restrict y) noexcept {
     constexpr int kFull = Out / kBlock;
     for (int k = 0; k < kFull; ++k)
-        block<In, kBlock>(W + k * In * kBlock, scale ? scale + k * kBlock : nullptr,
-                          b ? b + k * kBlock : nullptr, x, y + k * kBlock);
+        block<In, kBlock>(W + k * In * kBlock, b ? b + k * kBlock : nullptr, x, y + k * kBlock);
     if constexpr (Out % kBlock != 0)
-        block<In, Out % kBlock>(W + kFull * In * kBlock, scale ? scale + kFull * kBlock : nullptr,
-                                b ? b + kFull * kBlock : nullptr, x, y + kFull * kBlock);
+        block<In, Out % kBlock>(W + kFull * In * kBlock, b ? b + kFull * kBlock : nullptr, x,
+                                y + kFull * kBlock);
+}
+
+// ---- int8: int8 weights times int8 activations, summed exactly in int32 ----
+//
+// Each input vector is quantised as it enters a matrix, with one scale for the vector (its largest
+// magnitude maps to 127); weights carry a scale per output. The integer sums are exact, so the
+// only rounding is in the float steps around them, each pinned (madd), the same on every target.
+// A kernel [In][Out] is stored in blocks of kBlock outputs as for float, and within a block in
+// groups of kGroup inputs: [In / kGroup][Width][kGroup] (In padded with zero weights), so one
+// output's four weights are one 32-bit word -- the operand shape of x86 pmaddubsw, NEON
+// vmull.s8 + vpadal and the Cortex-M7's smlad alike.
+constexpr int kGroup = 4;
+constexpr int padded(int n) { return (n + kGroup - 1) / kGroup * kGroup; }
+
+// q[0, N) = x / scale rounded to nearest (ties to even), with scale = max |x| / 127, returned (0
+// for a zero vector, NaN when an x is NaN, so the outputs are NaN). q[N, padded(N)) is left zero.
+template <int N>
+inline float quantize(const float* __restrict x, std::int8_t* __restrict q) noexcept {
+    float top = 0.0f;
+    bool nan = false;
+    int i = 0;
+#if defined(__AVX2__)
+    __m256 top8 = _mm256_setzero_ps(), nan8 = _mm256_setzero_ps();
+    const __m256 magnitude = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    for (; i + 8 <= N; i += 8) {
+        const __m256 a = _mm256_and_ps(_mm256_loadu_ps(x + i), magnitude);
+        top8 = _mm256_max_ps(top8, a);
+        nan8 = _mm256_or_ps(nan8, _mm256_cmp_ps(a, a, _CMP_UNORD_Q));
+    }
+    alignas(32) float lanes[8];
+    _mm256_store_ps(lanes, top8);
+    for (const float a : lanes) top = a > top ? a : top;
+    nan = _mm256_movemask_ps(nan8) != 0;
+#endif
+    for (; i < N; ++i) {
+        const float a = std::fabs(x[i]);
+        top = a > top ? a : top;
+        nan = nan || a != a;
+    }
+    if (nan) return __builtin_nanf("");
+    if (top == 0.0f) {
+        std::memset(q, 0, N);
+        return 0.0f;
+    }
+    const float inverse = 127.0f / top;  // |x * inverse| <= 127 (rounded): no clamp needed
+    i = 0;
+#if defined(__AVX2__)
+    const __m256 inv8 = _mm256_set1_ps(inverse);
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (; i + 32 <= N; i += 32) {  // cvtps2dq rounds to nearest even, as nearbyint does
+        const __m256i a = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + i), inv8));
+        const __m256i b = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + i + 8), inv8));
+        const __m256i c = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + i + 16), inv8));
+        const __m256i d = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + i + 24), inv8));
+        const __m256i packed = _mm256_packs_epi16(_mm256_packs_epi32(a, b), _mm256_packs_epi32(c, d));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + i), _mm256_permutevar8x32_epi32(packed, order));
+    }
+#elif defined(__aarch64__)
+    for (; i + 8 <= N; i += 8) {  // fcvtns rounds to nearest even
+        const int32x4_t a = vcvtnq_s32_f32(vmulq_n_f32(vld1q_f32(x + i), inverse));
+        const int32x4_t b = vcvtnq_s32_f32(vmulq_n_f32(vld1q_f32(x + i + 4), inverse));
+        vst1_s8(q + i, vmovn_s16(vcombine_s16(vmovn_s32(a), vmovn_s32(b))));
+    }
+#endif
+    for (; i < N; ++i) q[i] = std::int8_t(std::nearbyint(x[i] * inverse));
+    return top / 127.0f;
+}
+
+#if !defined(__ARM_NEON) && defined(__ARM_FEATURE_DSP)
+// Cortex-M7: per output one 32-bit load of its four weights, sign-extended in pairs (sxtb16 takes
+// bytes 0 and 2, and with ror #8 bytes 1 and 3) into two dual 16-bit multiply-adds; the
+// activations' pairs are extended once per block. Out of line, with run-time sizes: inlined into a
+// model's unrolled forward(), GCC spilled the sums to the stack on every group. Sums the outputs
+// [0, width / 4 * 4), four at a time.
+__attribute__((noinline)) inline void sums_dsp(const std::int8_t* __restrict W,
+                                               const std::int8_t* __restrict q, std::int32_t* __restrict acc,
+                                               int groups, int width) noexcept {
+    // Words read in place: the weights are 64-byte aligned and each group of four outputs is 16
+    // bytes, so GCC may load them two at a time (ldrd); may_alias, as they are int8 objects.
+    typedef std::uint32_t Word __attribute__((may_alias, aligned(4)));
+    std::uint32_t pairs[2 * 1024 / kGroup];
+    for (int g = 0; g < groups; ++g) {
+        const std::uint32_t word = *reinterpret_cast<const Word*>(q + g * kGroup);
+        pairs[2 * g] = __sxtb16(word);
+        pairs[2 * g + 1] = sxtb16_ror8(word);
+    }
+    int o = 0;
+    for (; o + 4 <= width; o += 4) {
+        std::int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        const Word* w = reinterpret_cast<const Word*>(W + o * kGroup);
+        const std::uint32_t* a = pairs;
+        const std::uint32_t* const end = pairs + 2 * groups;
+        const auto group = [&](const Word* v, const std::uint32_t* b) {
+            s0 = __smlad(sxtb16_ror8(v[0]), b[1], __smlad(__sxtb16(v[0]), b[0], s0));
+            s1 = __smlad(sxtb16_ror8(v[1]), b[1], __smlad(__sxtb16(v[1]), b[0], s1));
+            s2 = __smlad(sxtb16_ror8(v[2]), b[1], __smlad(__sxtb16(v[2]), b[0], s2));
+            s3 = __smlad(sxtb16_ror8(v[3]), b[1], __smlad(__sxtb16(v[3]), b[0], s3));
+        };
+        if (groups % 2) {
+            group(w, a);
+            a += 2, w += width;
+        }
+        for (; a != end; a += 4, w += 2 * width) {  // two groups a turn: half the loop overhead
+            group(w, a);
+            group(w + width, a + 2);
+        }
+        acc[o] = s0;
+        acc[o + 1] = s1;
+        acc[o + 2] = s2;
+        acc[o + 3] = s3;
+    }
+}
+#endif
+
+#if defined(__AVX2__)
+// AVX-VNNI (vpdpbusd: four byte products summed into each int32 lane in one instruction) is not in
+// x86-64-v3, so it is chosen at run time, once, before main(); the sums are the same integers.
+// (-DRTMB_USE_AVX_VNNI=0 keeps to AVX2.)
+#ifndef RTMB_USE_AVX_VNNI
+#define RTMB_USE_AVX_VNNI 1
+#endif
+inline const bool kAvxVnni = RTMB_USE_AVX_VNNI && (__builtin_cpu_init(), __builtin_cpu_supports("avxvnni"));
+
+template <int Groups, int Width, int kV>
+__attribute__((target("avxvnni"))) inline void sums_vnni(const std::int8_t* __restrict W,
+                                                         const std::int8_t* __restrict q,
+                                                         __m256i* sum) noexcept {
+    for (int g = 0; g < Groups; ++g) {
+        std::int32_t word;
+        std::memcpy(&word, q + g * kGroup, sizeof word);
+        const __m256i a = _mm256_set1_epi32(word), magnitude = _mm256_abs_epi8(a);
+        const std::int8_t* w = W + g * Width * kGroup;
+        for (int v = 0; v < kV; ++v) {
+            const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + v * 32));
+            sum[v] = _mm256_dpbusd_avx_epi32(sum[v], magnitude, _mm256_sign_epi8(wv, a));
+        }
+    }
+}
+#endif
+
+// acc[0, Width) = the integer sums of one block: W [Groups][Width][kGroup], q [Groups * kGroup].
+template <int Groups, int Width>
+inline void sums(const std::int8_t* __restrict W, const std::int8_t* __restrict q,
+                 std::int32_t* __restrict acc) noexcept {
+#if defined(__AVX2__)
+    constexpr int kDone = Width / 8 * 8;  // the outputs a vector path sums; the loop at the end does the rest
+#elif defined(__ARM_NEON)
+    constexpr int kDone = Width / 16 * 16;
+#elif defined(__ARM_FEATURE_DSP)
+    constexpr int kDone = Width / 4 * 4;
+#else
+    constexpr int kDone = 0;
+#endif
+#if defined(__AVX2__)
+    // 8 outputs per register; pmaddubsw multiplies unsigned by signed bytes, so the activations'
+    // signs move onto the weights (|q| * sign(w, q)): pairs then sum to at most 2 * 127 * 127,
+    // short of int16's saturation.
+    constexpr int kV = Width / 8;
+    if constexpr (kV > 0) {
+        __m256i sum[kV];
+        for (int v = 0; v < kV; ++v) sum[v] = _mm256_setzero_si256();
+        const __m256i ones = _mm256_set1_epi16(1);
+        if (kAvxVnni) sums_vnni<Groups, Width, kV>(W, q, sum);
+        else
+            for (int g = 0; g < Groups; ++g) {
+                std::int32_t word;
+                std::memcpy(&word, q + g * kGroup, sizeof word);
+                const __m256i a = _mm256_set1_epi32(word), magnitude = _mm256_abs_epi8(a);
+                const std::int8_t* w = W + g * Width * kGroup;
+                for (int v = 0; v < kV; ++v) {
+                    const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + v * 32));
+                    const __m256i pairs = _mm256_maddubs_epi16(magnitude, _mm256_sign_epi8(wv, a));
+                    sum[v] = _mm256_add_epi32(sum[v], _mm256_madd_epi16(pairs, ones));
+                }
+            }
+        for (int v = 0; v < kV; ++v) _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + v * 8), sum[v]);
+    }
+#elif defined(__ARM_NEON)
+    // 16 outputs at a time (8 accumulators of two partial sums per output): vmull.s8 gives int16
+    // products (at most 127 * 127), vpadal adds their pairs into int32.
+    for (int o = 0; o + 16 <= Width; o += 16) {
+        int32x4_t sum[8];
+        for (int v = 0; v < 8; ++v) sum[v] = vdupq_n_s32(0);
+        for (int g = 0; g < Groups; ++g) {
+            std::int32_t word;
+            std::memcpy(&word, q + g * kGroup, sizeof word);
+            const int8x8_t a = vreinterpret_s8_s32(vdup_n_s32(word));
+            const std::int8_t* w = W + (g * Width + o) * kGroup;
+            for (int v = 0; v < 4; ++v) {
+                const int8x16_t wv = vld1q_s8(w + v * 16);
+                sum[2 * v] = vpadalq_s16(sum[2 * v], vmull_s8(vget_low_s8(wv), a));
+                sum[2 * v + 1] = vpadalq_s16(sum[2 * v + 1], vmull_s8(vget_high_s8(wv), a));
+            }
+        }
+        for (int v = 0; v < 8; ++v) {  // [o0 o0 o1 o1] -> [o0 o1]
+            const int32x2_t both = vpadd_s32(vget_low_s32(sum[v]), vget_high_s32(sum[v]));
+            vst1_s32(acc + o + 2 * v, both);
+        }
+    }
+#elif defined(__ARM_FEATURE_DSP)
+    sums_dsp(W, q, acc, Groups, Width);
+#endif
+    for (int o = kDone; o < Width; ++o) {  // what the vector paths leave
+        std::int32_t sum = 0;
+        for (int g = 0; g < Groups; ++g)
+            for (int k = 0; k < kGroup; ++k) sum += q[g * kGroup + k] * W[(g * Width + o) * kGroup + k];
+        acc[o] = sum;
+    }
+}
+
+// y = b + (x W) as an int8 layer computes it: x already quantised to q with scale xs; W's scales
+// per output in ws; y[o] = madd(float(sum[o]), xs * ws[o], b[o]) (b may be null).
+template <int In, int Out>
+inline void dense(const std::int8_t* __restrict W, const float* __restrict ws, const float* __restrict b,
+                  const std::int8_t* __restrict q, float xs, float* __restrict y) noexcept {
+    constexpr int kGroups = padded(In) / kGroup;
+    alignas(32) std::int32_t acc[kBlock];
+    for (int o = 0; o < Out; o += kBlock) {
+        constexpr int kFull = Out / kBlock * kBlock;
+        if (o < kFull) sums<kGroups, kBlock>(W + o * kGroups * kGroup, q, acc);
+        else if constexpr (Out % kBlock != 0) sums<kGroups, Out % kBlock>(W + o * kGroups * kGroup, q, acc);
+        const int width = o < kFull ? kBlock : Out % kBlock;
+        for (int j = 0; j < width; ++j) y[o + j] = madd(float(acc[j]), xs * ws[o + j], b ? b[o + j] : 0.0f);
+    }
+}
+
+// Quantise x (N floats) into q, then y = b + x W.
+template <int In, int Out>
+inline void dense(const std::int8_t* __restrict W, const float* __restrict ws, const float* __restrict b,
+                  const float* __restrict x, std::int8_t* __restrict q, float* __restrict y) noexcept {
+    const float xs = quantize<In>(x, q);
+    dense<In, Out>(W, ws, b, q, xs, y);
 }
 
 template <int N>
@@ -213,44 +427,75 @@ inline void softmax(float* y) noexcept {
     for (int k = 0; k < N; ++k) y[k] /= sum;
 }
 
-// One LSTM step. WU is [I + H][4H] (with its scales for int8): the input kernel W stacked on the
-// recurrent kernel U, gates i, f, c, o, read once per step as one matrix over xh = [x; h]. The
-// caller has put x in xh[0, I); h lives in xh[I, I + H) and is updated here, c in c; z is scratch.
-template <int I, int H, typename Wt>
-inline void lstm(const Wt* __restrict WU, const float* __restrict scale, const float* __restrict b,
-                 float* __restrict xh, float* __restrict c, float* __restrict z) noexcept {
-    dense<I + H, 4 * H>(WU, scale, b, xh, z);
-    float* __restrict h = xh + I;
+// The LSTM gates after the product: z = [i, f, c, o] pre-activations; c and h updated in place.
+template <int H>
+inline void lstm_cell(const float* __restrict z, float* __restrict c, float* __restrict h) noexcept {
     for (int k = 0; k < H; ++k) {
         const float in = rtmb::sigmoid(z[k]), forget = rtmb::sigmoid(z[H + k]);
         const float cell = rtmb::tanh(z[2 * H + k]), out = rtmb::sigmoid(z[3 * H + k]);
-        c[k] = forget * c[k] + in * cell;
+        c[k] = madd(forget, c[k], in * cell);
         h[k] = out * rtmb::tanh(c[k]);
     }
 }
 
-// One GRU step. W [I][3H] and U [H][3H] (each with its scales for int8), gates z, r, n: two
-// products, because the reset gate scales the recurrent part of the candidate; b is [2][3H]
-// (input bias, recurrent bias). h is updated in place; wx and uh are scratch.
-template <int I, int H, typename Wt>
-inline void gru(const Wt* __restrict W, const float* __restrict w_scale, const Wt* __restrict U,
-                const float* __restrict u_scale, const float* __restrict b, const float* __restrict x,
-                float* __restrict h, float* __restrict wx, float* __restrict uh) noexcept {
-    dense<I, 3 * H>(W, w_scale, b, x, wx);
-    dense<H, 3 * H>(U, u_scale, b + 3 * H, h, uh);
+// The GRU gates after the two products wx = b_W + x W and uh = b_U + h U (gates z, r, n).
+template <int H>
+inline void gru_cell(const float* __restrict wx, const float* __restrict uh, float* __restrict h) noexcept {
     for (int k = 0; k < H; ++k) {
         const float update = rtmb::sigmoid(wx[k] + uh[k]);
         const float reset = rtmb::sigmoid(wx[H + k] + uh[H + k]);
-        const float candidate = rtmb::tanh(wx[2 * H + k] + reset * uh[2 * H + k]);
-        h[k] = (1.0f - update) * candidate + update * h[k];
+        const float candidate = rtmb::tanh(madd(reset, uh[2 * H + k], wx[2 * H + k]));
+        h[k] = madd(update, h[k] - candidate, candidate);  // (1 - update) candidate + update h
     }
+}
+
+// One LSTM step. WU is [I + H][4H]: the input kernel W stacked on the recurrent kernel U, gates
+// i, f, c, o, read once per step as one matrix over xh = [x; h]. The caller has put x in
+// xh[0, I); h lives in xh[I, I + H) and is updated here, c in c; z is scratch.
+template <int I, int H, typename Wt>
+inline void lstm(const Wt* __restrict WU, const float* __restrict b, float* __restrict xh,
+                 float* __restrict c, float* __restrict z) noexcept {
+    dense<I + H, 4 * H>(WU, b, xh, z);
+    lstm_cell<H>(z, c, xh + I);
+}
+
+// int8: [x; h] quantised as one vector into q.
+template <int I, int H>
+inline void lstm(const std::int8_t* __restrict WU, const float* __restrict ws, const float* __restrict b,
+                 float* __restrict xh, float* __restrict c, float* __restrict z,
+                 std::int8_t* __restrict q) noexcept {
+    dense<I + H, 4 * H>(WU, ws, b, xh, q, z);
+    lstm_cell<H>(z, c, xh + I);
+}
+
+// One GRU step. W [I][3H] and U [H][3H], gates z, r, n: two products, because the reset gate
+// scales the recurrent part of the candidate; b is [2][3H] (input bias, recurrent bias). h is
+// updated in place; wx and uh are scratch.
+template <int I, int H, typename Wt>
+inline void gru(const Wt* __restrict W, const Wt* __restrict U, const float* __restrict b,
+                const float* __restrict x, float* __restrict h, float* __restrict wx,
+                float* __restrict uh) noexcept {
+    dense<I, 3 * H>(W, b, x, wx);
+    dense<H, 3 * H>(U, b + 3 * H, h, uh);
+    gru_cell<H>(wx, uh, h);
+}
+
+// int8: x and h quantised apart (qx, qh), each with its own scale, as the two products are apart.
+template <int I, int H>
+inline void gru(const std::int8_t* __restrict W, const float* __restrict w_scale,
+                const std::int8_t* __restrict U, const float* __restrict u_scale, const float* __restrict b,
+                const float* __restrict x, float* __restrict h, float* __restrict wx, float* __restrict uh,
+                std::int8_t* __restrict qx, std::int8_t* __restrict qh) noexcept {
+    dense<I, 3 * H>(W, w_scale, b, x, qx, wx);
+    dense<H, 3 * H>(U, u_scale, b + 3 * H, h, qh, uh);
+    gru_cell<H>(wx, uh, h);
 }
 
 // y = scale * x + shift, per feature (batch norm with its statistics folded in at export).
 template <int N>
 inline void affine(const float* __restrict scale, const float* __restrict shift, const float* __restrict x,
                    float* __restrict y) noexcept {
-    for (int k = 0; k < N; ++k) y[k] = scale[k] * x[k] + shift[k];
+    for (int k = 0; k < N; ++k) y[k] = madd(scale[k], x[k], shift[k]);
 }
 
 template <int N>

@@ -58,7 +58,10 @@ RTNEURAL = Engine("rtneural", "RTNeural ModelT types, weights baked in", "models
 GENERATED = Engine("generated", "the generated engine, float32 weights used in place", "generated")
 GENERATED_F16 = Engine("generated-f16", "the generated engine, float16 weights", "generated_f16", "float16")
 GENERATED_INT8 = Engine(
-    "generated-int8", "the generated engine, int8 weights with a scale per output", "generated_int8", "int8"
+    "generated-int8",
+    "the generated engine, int8 weights (a scale per output) times int8 activations (a scale per vector)",
+    "generated_int8",
+    "int8",
 )
 RTNEURAL_JSON = Engine("rtneural-json", "RTNeural models read from their JSON when loaded", "rtneural_json")
 GENERATED_ENGINES = (GENERATED, GENERATED_F16, GENERATED_INT8)

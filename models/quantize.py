@@ -2,7 +2,9 @@
 and the trainer (which measures what they cost on the validation data) apply exactly the same one.
 
 - float16: each weight rounded to IEEE half precision (export refuses weights beyond its range);
-- int8: a scale per output (a gate row of a recurrent layer), max |w| / 127, weights rounded to it.
+- int8: a scale per output (a gate row of a recurrent layer), max |w| / 127, weights rounded to it;
+  and each vector entering an int8 matrix quantised too, with one scale for the vector, max |x| / 127
+  (computed as the engine does, in float32), so the sums are integer.
 
 Biases and every non-matrix parameter stay float32. Kernels are [in][out], as in RTNeural's JSON.
 """
@@ -33,6 +35,24 @@ def int8(kernel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     scale = np.where(top > 0, top / 127.0, 1.0).astype(np.float32)
     q = np.clip(np.rint(kernel / scale), -127, 127).astype(np.int8)
     return q, scale
+
+
+def activations(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(q int8, scale float32) of each vector along the last axis, x ~= q * scale: scale is
+    max |x| / 127 in float32 (0 for a zero vector, NaN for one holding a NaN), q is x * (127 / max|x|)
+    rounded to nearest, ties to even -- the engine's arithmetic step for step.
+
+    >>> q, s = activations(np.array([0.5, -1.0, 0.25], np.float32))
+    >>> q.tolist(), float(s)
+    ([64, -127, 32], 0.007874015718698502)
+    """
+    x = np.asarray(x, dtype=np.float32)
+    top = np.abs(x).max(axis=-1, keepdims=True)  # a NaN propagates through max
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inverse = np.where(top > 0, np.float32(127) / top, np.float32(0)).astype(np.float32)
+        q = np.rint(x * inverse)
+    q = np.where(np.isfinite(q), q, 0).astype(np.int8)
+    return q, (top / np.float32(127)).astype(np.float32)[..., 0]
 
 
 def float16(kernel: np.ndarray) -> np.ndarray:

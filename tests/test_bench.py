@@ -161,8 +161,9 @@ def test_an_rtneural_engine_without_rtneural_says_what_is_missing(monkeypatch, c
 def test_engines_per_target(monkeypatch, capsys):
     t = targets.load()
     generated = ("generated", "generated-f16", "generated-int8")
-    assert t["x86"].engines == (*generated, "eigen", "xsimd", "stl")
-    assert t["armv7"].engines == (*generated, "xsimd", "stl") and t["cortex-m7"].engines == (*generated, "stl")
+    assert t["x86"].engines == (*generated, "eigen", "xsimd", "stl", "rtneural-json")
+    assert t["armv7"].engines == (*generated, "xsimd", "stl", "rtneural-json")
+    assert t["cortex-m7"].engines == (*generated, "stl")  # no file system: no JSON read at run time
     assert t["cortex-m7-2mb"].engines == ("generated-int8",)
     monkeypatch.setattr(rtneural, "find", lambda: None)
     assert cli.chosen_engines(t["x86"], None) == list(generated) == cli.chosen_engines(t["x86"], "all")

@@ -68,7 +68,7 @@ def against_reference(module: nn.Module, in_size: int, tmp_path: Path, steps: in
     """The engine against the float64 reference runtime on the same (rounded) weights."""
     model_json = convert.to_json(module.eval(), in_size, "Test")
     x = np.random.default_rng(3).normal(0, 1.5, (steps, in_size)).astype(np.float32)
-    expected = runtime.Model(engine.reference_json(model_json, precision)).run(x)
+    expected = engine.reference(model_json, precision).run(x)
     return float(np.abs(run_engine(model_json, x, tmp_path, precision=precision) - expected).max())
 
 
@@ -103,13 +103,45 @@ def test_reduced_precisions_match_the_reference_of_the_same_weights(precision, t
     assert against_reference(module, 7, tmp_path, steps=300, precision=precision) <= TOL
 
 
+@pytest.mark.parametrize(
+    "flags",
+    [[], ["-march=x86-64-v3", "-DRTMB_USE_AVX_VNNI=0"], ["-march=x86-64-v3"]],
+    ids=["portable", "avx2", "avx-vnni-where-the-cpu-has-it"],
+)
+def test_the_int8_engine_is_its_reference_to_the_bit(flags, tmp_path):
+    """int8 weights times int8 activations: integer sums, and every float step pinned (fused
+    multiply-adds), so each kernel path gives the numpy reference's outputs exactly -- over 400
+    steps, for widths that fill no vector or group evenly, through a zero input and a NaN."""
+    torch.manual_seed(1)
+    module = Seq(
+        nn.Linear(5, 70),
+        nn.Tanh(),
+        nn.LSTM(70, 13, batch_first=True),
+        nn.Linear(13, 131),
+        nn.ReLU(),
+        nn.GRU(131, 9, batch_first=True),
+        nn.Linear(9, 3),
+    )
+    model_json = convert.to_json(module.eval(), 5, "Test")
+    x = np.random.default_rng(5).normal(0, 2.0, (400, 5)).astype(np.float32)
+    x[100] = 0.0  # every activation scale 0 at the input layer
+    expected = engine.reference(model_json, "int8").run(x)
+    got = run_engine(model_json, x, tmp_path, flags=flags, precision="int8")
+    assert np.abs(got - expected).max() <= 1e-6  # the outputs are printed to 9 digits
+    assert 1e-4 < np.abs(expected - engine.reference(model_json, "float32").run(x)).max() < 0.1
+    x[200, 2] = np.nan  # from here on the state is NaN, in both
+    got = run_engine(model_json, x, tmp_path, flags=flags, precision="int8")
+    assert np.isnan(got[200:]).all() and np.isnan(engine.reference(model_json, "int8").run(x)[200:]).all()
+    assert np.abs(got[:200] - expected[:200]).max() <= 1e-6
+
+
 def test_rounding_costs_something_and_float16_overflow_is_named():
     torch.manual_seed(0)
     model_json = convert.to_json(Seq(nn.Linear(8, 16), nn.Tanh(), nn.GRU(16, 8, batch_first=True)).eval(), 8, "Test")
     x = np.random.default_rng(0).normal(size=(32, 8))
     exact = runtime.Model(model_json).run(x)
     for precision, (low, high) in {"float16": (1e-6, 1e-2), "int8": (1e-4, 1e-1)}.items():
-        error = np.abs(runtime.Model(engine.reference_json(model_json, precision)).run(x) - exact).max()
+        error = np.abs(engine.reference(model_json, precision).run(x) - exact).max()
         assert low < error < high, (precision, error)
     model_json["layers"][0]["weights"][0][0, 0] = 1e5
     with pytest.raises(ExportError, match=r"layer 0 \(dense\): a weight of 100000 is beyond float16's range"):

@@ -46,7 +46,7 @@ SET_FILES = [
     "model_vectors.h",
     "models.h",
     "rtmb_kernels.h",
-    *(f"{e}{s}" for e in ("generated", "generated-f16", "generated-int8") for s in (".h", "_table.h")),
+    *(f"{e}{s}" for e in ("generated", "generated-f16", "generated-int8", "rtneural-json") for s in (".h", "_table.h")),
     "model_vectors-generated-f16.h",
     "model_vectors-generated-int8.h",
 ]

@@ -230,8 +230,11 @@ def test_short_pieces_are_played_back_to_back_for_the_probe():
 
 
 def test_the_trainers_rounding_is_the_exporters(tmp_path, tiny_profile):
-    """trainer evaluate rounds the torch module as the engine rounds the JSON: same outputs."""
-    from exporter import convert, engine, runtime
+    """trainer evaluate computes as the engine computes at each precision: float16 weights give the
+    reference runtime's outputs; int8 (weights and activations quantised) the int8 engine's, but for
+    float rounding, which now and then moves an activation to the next level (about 1e-3 at the
+    outputs): far closer than to float32, whose distance is the quantisation itself."""
+    from exporter import convert, engine
     from trainer.precision import rounded
 
     for spec in (DYN, get("groove_predictor")):
@@ -242,8 +245,13 @@ def test_the_trainers_rounding_is_the_exporters(tmp_path, tiny_profile):
         for precision in ("float16", "int8"):
             with torch.no_grad():
                 ours = rounded(model, precision)(torch.from_numpy(x)[None])[0][0].numpy()
-            reference = runtime.Model(engine.reference_json(model_json, precision)).run(x)
-            assert np.abs(ours - reference).max() <= 1e-5, (spec.name, precision)
+            reference = engine.reference(model_json, precision).run(x)
+            error = np.abs(ours - reference).max()
+            if precision == "float16":
+                assert error <= 1e-5, spec.name
+            else:
+                quantisation = np.abs(engine.reference(model_json, "float32").run(x) - reference).max()
+                assert error <= 0.1 * quantisation, (spec.name, error, quantisation)
 
 
 def test_evaluate_reports_every_precision(tmp_path, tiny_profile, capsys):

@@ -1,9 +1,11 @@
-"""What reduced-precision weights cost on the task: each model's validation metric with its weights
-rounded as the generated engine rounds them (models.quantize), beside float32's.
+"""What reduced precision costs on the task: each model's validation metric computed as the
+generated engine computes it at each precision (models.quantize), beside float32's.
 
 The rounding is applied to the torch module by the same rules the exporter follows: a Linear's
 kernel per output; an LSTM layer's input and recurrent kernels as one matrix, per gate row (the
-engine fuses them); a GRU's two kernels apart. Biases stay float32.
+engine fuses them); a GRU's two kernels apart. Biases stay float32. For int8 the vectors entering
+each matrix are quantised too, one scale per vector, as the engine does: a Linear's input, an
+LSTM's [x; h] as one vector, a GRU's x and h apart.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ def _round(kernel_in_out: np.ndarray, precision: str) -> np.ndarray:
 
 @torch.no_grad()
 def rounded(model: nn.Module, precision: str) -> nn.Module:
-    """A copy of `model` whose weight matrices hold the values the engine computes with."""
+    """A copy of `model` computing as the engine at `precision` does: its weight matrices hold the
+    values the engine computes with, and for int8 its activations are quantised too (Int8Model)."""
     model = copy.deepcopy(model)
     for module in model.modules():
         if isinstance(module, nn.Linear):
@@ -38,7 +41,58 @@ def rounded(model: nn.Module, precision: str) -> nn.Module:
                 else:
                     w_ih.copy_(torch.from_numpy(_round(w_ih.numpy().T, precision).T))
                     w_hh.copy_(torch.from_numpy(_round(w_hh.numpy().T, precision).T))
-    return model
+    return Int8Model(model) if precision == "int8" else model
+
+
+def quantised(x: torch.Tensor) -> torch.Tensor:
+    """x with each vector (last axis) rounded to 255 levels of max |x| / 127, as
+    models.quantize.activations rounds it (ties to even)."""
+    top = x.abs().amax(dim=-1, keepdim=True)
+    inverse = torch.where(top > 0, 127.0 / top, torch.zeros_like(top))
+    return torch.round(x * inverse) * (top / 127.0)
+
+
+class Int8Model(nn.Module):
+    """A StreamingModel run as the int8 engine runs it: its (already rounded) weights, and every
+    vector quantised as it enters a matrix. The recurrent layers step in time, since h is quantised
+    at every step; the state starts from zero (evaluation runs whole sequences)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor, state=None):
+        for layer in self.model.layers:
+            if isinstance(layer, nn.Linear):
+                x = layer(quantised(x))
+            elif isinstance(layer, nn.Sequential):  # Linear, then its activation
+                x = layer[1:](layer[0](quantised(x)))
+            else:
+                for k in range(layer.num_layers):
+                    x = self.recurrent(layer, k, x)
+        return x, None
+
+    @staticmethod
+    def recurrent(module: nn.Module, k: int, x: torch.Tensor) -> torch.Tensor:
+        w_ih, w_hh = getattr(module, f"weight_ih_l{k}"), getattr(module, f"weight_hh_l{k}")
+        b_ih, b_hh = getattr(module, f"bias_ih_l{k}"), getattr(module, f"bias_hh_l{k}")
+        h = x.new_zeros(x.shape[0], module.hidden_size)
+        c, out = torch.zeros_like(h), []
+        for t in range(x.shape[1]):
+            if isinstance(module, nn.LSTM):
+                z = quantised(torch.cat([x[:, t], h], dim=-1)) @ torch.cat([w_ih, w_hh], dim=1).T + b_ih + b_hh
+                i, f, g, o = z.chunk(4, dim=-1)
+                c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+                h = torch.sigmoid(o) * torch.tanh(c)
+            else:
+                wx = quantised(x[:, t]) @ w_ih.T + b_ih
+                uh = quantised(h) @ w_hh.T + b_hh
+                (wr, wz, wn), (ur, uz, un) = wx.chunk(3, dim=-1), uh.chunk(3, dim=-1)
+                r, z = torch.sigmoid(wr + ur), torch.sigmoid(wz + uz)
+                n = torch.tanh(wn + r * un)
+                h = (1 - z) * n + z * h
+            out.append(h)
+        return torch.stack(out, dim=1)
 
 
 def acceptable(task, float32: float, value: float) -> bool:

@@ -53,15 +53,39 @@ def blocks(kernel: np.ndarray) -> np.ndarray:
     return np.concatenate([kernel[:, o : o + BLOCK].ravel() for o in range(0, kernel.shape[1], BLOCK)])
 
 
-def matrix(suffix: str, kernel: np.ndarray, precision: str) -> tuple[list, str]:
-    """A kernel [in][out] as the generated engine stores it at `precision`: its arrays (in blocks,
-    with a scale per output for int8) and the C++ expression of its scale pointer."""
+GROUP = 4  # inputs per int8 weight word: kGroup in exporter/rtmb_kernels.h
+
+
+def int8_blocks(q: np.ndarray) -> np.ndarray:
+    """An int8 kernel [in][out] in the int8 kernel's layout: blocks of BLOCK outputs as for float, and
+    within a block groups of GROUP inputs, [in / GROUP][width][GROUP] (in padded with zero weights),
+    so each output's GROUP weights are one 32-bit word."""
+    pad = -q.shape[0] % GROUP
+    q = np.concatenate([q, np.zeros((pad, q.shape[1]), q.dtype)]) if pad else q
+    groups = q.shape[0] // GROUP
+    return np.concatenate(
+        [q[:, o : o + BLOCK].reshape(groups, GROUP, -1).transpose(0, 2, 1).ravel() for o in range(0, q.shape[1], BLOCK)]
+    )
+
+
+def padded(n: int) -> int:
+    return -(-n // GROUP) * GROUP
+
+
+def matrix(suffix: str, kernel: np.ndarray, precision: str) -> list:
+    """A kernel [in][out] as the generated engine stores it at `precision`: its arrays (in blocks;
+    for int8 in groups, with `<suffix>_scale`, one scale per output)."""
     if precision == "int8":
         q, scale = quantize.int8(kernel)
-        return [(suffix, blocks(q)), (f"{suffix}_scale", scale)], f"{{p}}_{suffix}_scale"
+        return [(suffix, int8_blocks(q)), (f"{suffix}_scale", scale)]
     if precision == "float16":
-        return [(suffix, blocks(quantize.float16(kernel)))], "nullptr"
-    return [(suffix, blocks(np.asarray(kernel, dtype=np.float32)))], "nullptr"
+        return [(suffix, blocks(quantize.float16(kernel)))]
+    return [(suffix, blocks(np.asarray(kernel, dtype=np.float32)))]
+
+
+def weights(suffix: str, precision: str) -> str:
+    """The C++ arguments a kernel takes for matrix `suffix`: the weights, and int8's scales."""
+    return f"{{p}}_{suffix}, {{p}}_{suffix}_scale" if precision == "int8" else f"{{p}}_{suffix}"
 
 
 @dataclass
@@ -70,8 +94,8 @@ class EngineStep:
     buffers it keeps in the model object, and its statements in forward(). In `forward`, `{x}` is the
     input pointer and `{p}` the layer's name prefix; `out` is the output pointer expression."""
 
-    arrays: list = field(default_factory=list)  # (suffix, float32 array)
-    buffers: list = field(default_factory=list)  # (suffix, size)
+    arrays: list = field(default_factory=list)  # (suffix, array)
+    buffers: list = field(default_factory=list)  # (suffix, size) of float, or (suffix, size, C++ type)
     state: list = field(default_factory=list)  # suffixes of the buffers reset() zeroes
     forward: list = field(default_factory=list)
     out: str = ""

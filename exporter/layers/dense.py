@@ -6,7 +6,7 @@ import numpy as np
 from torch import nn
 
 from exporter.layers import activation
-from exporter.layers.base import EngineStep, entry, f32, matrix
+from exporter.layers.base import EngineStep, entry, f32, matrix, padded, weights
 from models import quantize
 
 JSON_TYPES = ("dense", "time-distributed-dense")
@@ -65,15 +65,21 @@ def rounded(e: dict, precision: str) -> list:
 
 
 def engine(e: dict, in_size: int, precision: str = "float32") -> EngineStep:
-    """y = b + x W, the kernel [in][out] in blocks at `precision`; the activation applied in place."""
+    """y = b + x W, the kernel [in][out] in blocks at `precision` (int8: x quantised into q first);
+    the activation applied in place."""
     kernel = np.asarray(e["weights"][0], dtype=np.float32)
     out = kernel.shape[1]
-    arrays, scale = matrix("kernel", kernel, precision)
+    arrays = matrix("kernel", kernel, precision)
     bias = "nullptr"
     if len(e["weights"]) >= 2:
         arrays.append(("bias", np.asarray(e["weights"][1], dtype=np.float32)))
         bias = "{p}_bias"
-    forward = [f"rtmb::dense<{in_size}, {out}>({{p}}_kernel, {scale}, {bias}, {{x}}, {{p}}_y);"]
+    buffers = [("y", out)]
+    if precision == "int8":
+        buffers.append(("q", padded(in_size), "std::int8_t"))
+        forward = [f"rtmb::dense<{in_size}, {out}>({weights('kernel', precision)}, {bias}, {{x}}, {{p}}_q, {{p}}_y);"]
+    else:
+        forward = [f"rtmb::dense<{in_size}, {out}>({{p}}_kernel, {bias}, {{x}}, {{p}}_y);"]
     if e.get("activation"):
         forward.append(f"rtmb::{activation.ENGINE[e['activation']]}<{out}>({{p}}_y);")
-    return EngineStep(arrays=arrays, buffers=[("y", out)], forward=forward, out="{p}_y")
+    return EngineStep(arrays=arrays, buffers=buffers, forward=forward, out="{p}_y")

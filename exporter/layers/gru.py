@@ -8,7 +8,7 @@ import numpy as np
 from torch import nn
 
 from exporter.layers import rnn
-from exporter.layers.base import EngineStep, entry, matrix
+from exporter.layers.base import EngineStep, entry, matrix, padded, weights
 from exporter.layers.rnn import sigmoid
 from models import quantize
 
@@ -65,18 +65,20 @@ def rounded(e: dict, precision: str) -> list:
 
 def engine(e: dict, in_size: int, precision: str = "float32") -> EngineStep:
     """W and U, each with all three gates z, r, n fused; the two products stay apart (the reset
-    gate acts between them)."""
+    gate acts between them), and for int8 so do the quantised x and h."""
     W, U, b = (np.asarray(w, dtype=np.float32) for w in e["weights"])
     H = U.shape[0]
-    w_arrays, w_scale = matrix("W", W, precision)
-    u_arrays, u_scale = matrix("U", U, precision)
+    buffers, extra = [("h", H), ("wx", 3 * H), ("uh", 3 * H)], ""
+    if precision == "int8":
+        buffers += [("qx", padded(in_size), "std::int8_t"), ("qh", padded(H), "std::int8_t")]
+        extra = ", {p}_qx, {p}_qh"
     return EngineStep(
-        arrays=[*w_arrays, *u_arrays, ("b", b)],
-        buffers=[("h", H), ("wx", 3 * H), ("uh", 3 * H)],
+        arrays=[*matrix("W", W, precision), *matrix("U", U, precision), ("b", b)],
+        buffers=buffers,
         state=["h"],
         forward=[
-            f"rtmb::gru<{in_size}, {H}>({{p}}_W, {w_scale}, {{p}}_U, {u_scale}, {{p}}_b, {{x}}, {{p}}_h, "
-            f"{{p}}_wx, {{p}}_uh);"
+            f"rtmb::gru<{in_size}, {H}>({weights('W', precision)}, {weights('U', precision)}, {{p}}_b, {{x}}, "
+            f"{{p}}_h, {{p}}_wx, {{p}}_uh{extra});"
         ],
         out="{p}_h",
     )

@@ -10,7 +10,7 @@ import numpy as np
 from torch import nn
 
 from exporter.layers import rnn
-from exporter.layers.base import EngineStep, entry, matrix
+from exporter.layers.base import EngineStep, entry, matrix, padded, weights
 from exporter.layers.rnn import sigmoid
 from models import quantize
 
@@ -59,17 +59,20 @@ def rounded(e: dict, precision: str) -> list:
 
 
 def engine(e: dict, in_size: int, precision: str = "float32") -> EngineStep:
-    """One fused matrix [W; U] over [x; h], gates i, f, c, o: read once per step."""
+    """One fused matrix [W; U] over [x; h], gates i, f, c, o: read once per step (int8: [x; h]
+    quantised as one vector)."""
     W, U, b = (np.asarray(w, dtype=np.float32) for w in e["weights"])
     H = U.shape[0]
-    arrays, scale = matrix("WU", np.vstack([W, U]), precision)
+    buffers, extra = [("xh", in_size + H), ("c", H), ("z", 4 * H)], ""
+    if precision == "int8":
+        buffers, extra = [*buffers, ("q", padded(in_size + H), "std::int8_t")], ", {p}_q"
     return EngineStep(
-        arrays=[*arrays, ("b", b)],
-        buffers=[("xh", in_size + H), ("c", H), ("z", 4 * H)],
+        arrays=[*matrix("WU", np.vstack([W, U]), precision), ("b", b)],
+        buffers=buffers,
         state=["xh", "c"],
         forward=[
             f"rtmb::copy<{in_size}>({{x}}, {{p}}_xh);",
-            f"rtmb::lstm<{in_size}, {H}>({{p}}_WU, {scale}, {{p}}_b, {{p}}_xh, {{p}}_c, {{p}}_z);",
+            f"rtmb::lstm<{in_size}, {H}>({weights('WU', precision)}, {{p}}_b, {{p}}_xh, {{p}}_c, {{p}}_z{extra});",
         ],
         out=f"{{p}}_xh + {in_size}",
     )

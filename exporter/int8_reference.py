@@ -1,0 +1,148 @@
+"""The generated int8 engine's arithmetic in numpy, op for op in float32, so its outputs are the
+engine's to the bit (up to a rounding of expf and expm1, which only softmax and elu use).
+
+The C++ (rtmb_kernels.h) pins each float step: every multiply-add is one fused operation (madd), the
+integer sums are exact, and vectors are quantised by models.quantize.activations. Here a fused
+multiply-add is computed in extended precision and rounded once to float32 (the product of two
+floats is exact there). A float64 reference cannot stand in: the engine rounds each activation to
+one of 255 levels, so an error of 1e-7 upstream can move a value across a rounding boundary, and
+that moves the output by a whole level (about 1e-3).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from exporter.layers import batchnorm, out_size, prelu
+from models import quantize
+
+F = np.float32
+TANH_CLAMP = F(7.90531110763549805)
+TANH_P = [F(c) for c in (
+    -2.76076847742355e-16, 2.00018790482477e-13, -8.60467152213735e-11, 5.12229709037114e-08,
+    1.48572235717979e-05, 6.37261928875436e-04, 4.89352455891786e-03,
+)]  # fmt: skip
+TANH_Q = [F(c) for c in (1.19825839466702e-06, 1.18534705686654e-04, 2.26843463243900e-03, 4.89352518554385e-03)]
+
+
+def madd(a, b, c) -> np.ndarray:
+    """a * b + c rounded once to float32, as std::fma."""
+    wide = np.longdouble
+    return (np.asarray(a, wide) * np.asarray(b, wide) + np.asarray(c, wide)).astype(F)
+
+
+def tanh(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, F)
+    x = np.where(x < -TANH_CLAMP, -TANH_CLAMP, np.where(x > TANH_CLAMP, TANH_CLAMP, x)).astype(F)
+    x2 = x * x
+    p = madd(x2, TANH_P[0], TANH_P[1])
+    for c in TANH_P[2:]:
+        p = madd(x2, p, c)
+    p = x * p
+    q = madd(x2, TANH_Q[0], TANH_Q[1])
+    for c in TANH_Q[2:]:
+        q = madd(x2, q, c)
+    return (p / q).astype(F)
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return madd(F(0.5), tanh(F(0.5) * np.asarray(x, F)), F(0.5))
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max()).astype(F)
+    return (e / np.add.accumulate(e)[-1]).astype(F)  # summed in order, as the C++ loop does
+
+
+ACTIVATIONS = {
+    "tanh": tanh,
+    "sigmoid": sigmoid,
+    "relu": lambda x: np.where(x < 0, F(0), x).astype(F),
+    "elu": lambda x: np.where(x > 0, x, np.expm1(x)).astype(F),
+    "softmax": softmax,
+}
+
+
+class Matrix:
+    """An int8 matrix [in][out] with its scales per output, as the engine stores it."""
+
+    def __init__(self, kernel):
+        self.q, self.scale = quantize.int8(kernel)
+        self.q = self.q.astype(np.int64)
+
+    def __call__(self, x: np.ndarray, bias=None) -> np.ndarray:
+        """b + x W as the engine computes it: x quantised, summed in integers, then one madd."""
+        q, xs = quantize.activations(x)
+        sums = (q.astype(np.int64) @ self.q).astype(F)
+        return madd(sums, F(xs) * self.scale, F(0) if bias is None else np.asarray(bias, F))
+
+
+class Layer:
+    def __init__(self, e: dict, in_size: int):
+        self.kind, self.act = e["type"], e.get("activation") or ""
+        w = [np.asarray(a, F) for a in e["weights"]]
+        if self.kind in ("dense", "time-distributed-dense"):
+            self.W, self.b = Matrix(w[0]), (w[1] if len(w) > 1 else None)
+        elif self.kind == "lstm":
+            self.WU, self.b, self.H = Matrix(np.vstack([w[0], w[1]])), w[2], w[1].shape[0]
+        elif self.kind == "gru":
+            self.W, self.U, self.b, self.H = Matrix(w[0]), Matrix(w[1]), w[2], w[1].shape[0]
+        elif self.kind == "batchnorm":
+            step = batchnorm.engine(e, in_size)
+            self.scale, self.shift = (a for _, a in step.arrays)
+        elif self.kind == "prelu":
+            self.alpha = prelu.Runtime(e, in_size).alpha.astype(F)
+        elif self.kind != "activation":
+            raise ValueError(f"the int8 engine has no {self.kind} layer")
+        self.reset()
+
+    def reset(self):
+        if self.kind in ("lstm", "gru"):
+            self.h = np.zeros(self.H, F)
+            self.c = np.zeros(self.H, F)
+
+    def step(self, x: np.ndarray) -> np.ndarray:
+        H = getattr(self, "H", 0)
+        if self.kind in ("dense", "time-distributed-dense"):
+            y = self.W(x, self.b)
+            return ACTIVATIONS[self.act](y) if self.act else y
+        if self.kind == "lstm":
+            z = self.WU(np.concatenate([x, self.h]), self.b)
+            i, f, g, o = (z[k * H : (k + 1) * H] for k in range(4))
+            self.c = madd(sigmoid(f), self.c, sigmoid(i) * tanh(g))
+            self.h = sigmoid(o) * tanh(self.c)
+            return self.h
+        if self.kind == "gru":
+            wx, uh = self.W(x, self.b[0]), self.U(self.h, self.b[1])
+            update = sigmoid(wx[:H] + uh[:H])
+            reset = sigmoid(wx[H : 2 * H] + uh[H : 2 * H])
+            candidate = tanh(madd(reset, uh[2 * H :], wx[2 * H :]))
+            self.h = madd(update, self.h - candidate, candidate)
+            return self.h
+        if self.kind == "batchnorm":
+            return madd(self.scale, x, self.shift)
+        if self.kind == "prelu":
+            return np.where(x < 0, self.alpha * x, x).astype(F)
+        return ACTIVATIONS[self.act](x)
+
+
+class Model:
+    """The whole model, one input vector per step, state carried."""
+
+    def __init__(self, model_json: dict):
+        size = int(model_json["in_shape"][-1])
+        self.layers = []
+        for e in model_json["layers"]:
+            self.layers.append(Layer(e, size))
+            size = out_size(e) if e["type"] != "activation" else size
+
+    def run(self, inputs) -> np.ndarray:
+        """Outputs for a sequence of input vectors, from a reset state."""
+        for layer in self.layers:
+            layer.reset()
+        out = []
+        for x in np.asarray(inputs, F):
+            for layer in self.layers:
+                x = layer.step(x)
+            out.append(x)
+        return np.stack(out)
