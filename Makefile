@@ -11,7 +11,8 @@ TRAIN_FLAGS := $(if $(FRESH),--fresh,)
 .PHONY: setup data train export validate bench benchmark report regress lint format test clean
 
 APT_PACKAGES := g++ g++-aarch64-linux-gnu g++-arm-linux-gnueabihf gcc-arm-none-eabi libnewlib-arm-none-eabi \
-	libstdc++-arm-none-eabi-newlib qemu-user qemu-system-arm nlohmann-json3-dev libeigen3-dev valgrind clang-format
+	libstdc++-arm-none-eabi-newlib qemu-user qemu-system-arm nlohmann-json3-dev libeigen3-dev valgrind clang-format \
+	llvm openssh-server openssh-client
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 setup:  ## toolchains (apt), a virtual environment with the package and its dependencies, PlatformIO offline

@@ -142,12 +142,17 @@ def hex_float(x: float) -> str:
 
 # The C++ element type and literal of each array dtype the generated code holds: float32 as exact
 # hexadecimal floats, int8 weights as decimals, float16 weights as their IEEE bits.
-CTYPES = {"float32": ("float", hex_float), "int8": ("std::int8_t", str), "float16": ("std::uint16_t", None)}
+CTYPES = {
+    "float32": ("float", hex_float),
+    "int8": ("std::int8_t", str),
+    "int32": ("std::int32_t", str),
+    "float16": ("std::uint16_t", None),
+}
 
 
 def array_code(name: str, values, attr: str = "MODELS_WEIGHTS_ATTR") -> str:
     """A constant array, 64-byte aligned, placed by `attr`: float32 (the default for lists), int8,
-    or float16 (stored as its bits, read by rtmb_kernels.h).
+    int32, or float16 (stored as its bits, read by rtmb_kernels.h).
 
     >>> print(array_code("kBias", [1.0, 0.25], attr=""), end="")
     alignas(64)  inline constexpr float kBias[2] = {
@@ -165,7 +170,7 @@ def array_code(name: str, values, attr: str = "MODELS_WEIGHTS_ATTR") -> str:
     if dtype == "float16":
         flat, literal = arr.ravel().view(np.uint16), lambda v: f"{v:#06x}"
     else:
-        flat = arr.astype(np.float32 if dtype == "float32" else np.int8).ravel()
+        flat = arr.astype(dtype).ravel()
     lines, line = [], ""
     for lit in (literal(v) for v in flat.tolist()):
         if len(line) + len(lit) > 110:

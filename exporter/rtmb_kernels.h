@@ -286,27 +286,34 @@ __attribute__((noinline)) inline void sums_dsp(const std::int8_t* __restrict W,
 #endif
 inline const bool kAvxVnni = RTMB_USE_AVX_VNNI && (__builtin_cpu_init(), __builtin_cpu_supports("avxvnni"));
 
+// vpdpbusd multiplies unsigned by signed bytes: the activations go in as q + 128 (their sign bit
+// flipped), one instruction per 32 products with the weights read straight from memory, and
+// 128 x each output's weight sum (written by the exporter) comes off at the end.
 template <int Groups, int Width, int kV>
 __attribute__((target("avxvnni"))) inline void sums_vnni(const std::int8_t* __restrict W,
+                                                         const std::int32_t* __restrict wsum,
                                                          const std::int8_t* __restrict q,
                                                          __m256i* sum) noexcept {
     for (int g = 0; g < Groups; ++g) {
-        std::int32_t word;
+        std::uint32_t word;
         std::memcpy(&word, q + g * kGroup, sizeof word);
-        const __m256i a = _mm256_set1_epi32(word), magnitude = _mm256_abs_epi8(a);
+        const __m256i a = _mm256_set1_epi32(std::int32_t(word ^ 0x80808080u));
         const std::int8_t* w = W + g * Width * kGroup;
-        for (int v = 0; v < kV; ++v) {
-            const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + v * 32));
-            sum[v] = _mm256_dpbusd_avx_epi32(sum[v], magnitude, _mm256_sign_epi8(wv, a));
-        }
+        for (int v = 0; v < kV; ++v)
+            sum[v] = _mm256_dpbusd_avx_epi32(
+                sum[v], a, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + v * 32)));
     }
+    for (int v = 0; v < kV; ++v)
+        sum[v] = _mm256_sub_epi32(
+            sum[v], _mm256_slli_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wsum + v * 8)), 7));
 }
 #endif
 
-// acc[0, Width) = the integer sums of one block: W [Groups][Width][kGroup], q [Groups * kGroup].
+// acc[0, Width) = the integer sums of one block: W [Groups][Width][kGroup], q [Groups * kGroup];
+// wsum[0, Width): each output's weight sum.
 template <int Groups, int Width>
-inline void sums(const std::int8_t* __restrict W, const std::int8_t* __restrict q,
-                 std::int32_t* __restrict acc) noexcept {
+inline void sums(const std::int8_t* __restrict W, [[maybe_unused]] const std::int32_t* __restrict wsum,
+                 const std::int8_t* __restrict q, std::int32_t* __restrict acc) noexcept {
 #if defined(__AVX2__)
     constexpr int kDone = Width / 8 * 8;  // the outputs a vector path sums; the loop at the end does the rest
 #elif defined(__ARM_NEON)
@@ -325,7 +332,7 @@ inline void sums(const std::int8_t* __restrict W, const std::int8_t* __restrict 
         __m256i sum[kV];
         for (int v = 0; v < kV; ++v) sum[v] = _mm256_setzero_si256();
         const __m256i ones = _mm256_set1_epi16(1);
-        if (kAvxVnni) sums_vnni<Groups, Width, kV>(W, q, sum);
+        if (kAvxVnni) sums_vnni<Groups, Width, kV>(W, wsum, q, sum);
         else
             for (int g = 0; g < Groups; ++g) {
                 std::int32_t word;
@@ -373,28 +380,38 @@ inline void sums(const std::int8_t* __restrict W, const std::int8_t* __restrict 
     }
 }
 
-// y = b + (x W) as an int8 layer computes it: x already quantised to q with scale xs; W's scales
-// per output in ws; y[o] = madd(float(sum[o]), xs * ws[o], b[o]) (b may be null).
+// An int8 matrix as the exporter writes it: the weights in groups, a scale per output, and each
+// output's weight sum (for AVX-VNNI).
+struct Int8Matrix {
+    const std::int8_t* w;
+    const float* scale;
+    const std::int32_t* sums;
+};
+
+// y = b + (x W) as an int8 layer computes it: x already quantised to q with scale xs;
+// y[o] = madd(float(sum[o]), xs * scale[o], b[o]) (b may be null).
 template <int In, int Out>
-inline void dense(const std::int8_t* __restrict W, const float* __restrict ws, const float* __restrict b,
-                  const std::int8_t* __restrict q, float xs, float* __restrict y) noexcept {
+inline void dense(const Int8Matrix& m, const float* __restrict b, const std::int8_t* __restrict q, float xs,
+                  float* __restrict y) noexcept {
     constexpr int kGroups = padded(In) / kGroup;
     alignas(32) std::int32_t acc[kBlock];
     for (int o = 0; o < Out; o += kBlock) {
         constexpr int kFull = Out / kBlock * kBlock;
-        if (o < kFull) sums<kGroups, kBlock>(W + o * kGroups * kGroup, q, acc);
-        else if constexpr (Out % kBlock != 0) sums<kGroups, Out % kBlock>(W + o * kGroups * kGroup, q, acc);
+        if (o < kFull) sums<kGroups, kBlock>(m.w + o * kGroups * kGroup, m.sums + o, q, acc);
+        else if constexpr (Out % kBlock != 0)
+            sums<kGroups, Out % kBlock>(m.w + o * kGroups * kGroup, m.sums + o, q, acc);
         const int width = o < kFull ? kBlock : Out % kBlock;
-        for (int j = 0; j < width; ++j) y[o + j] = madd(float(acc[j]), xs * ws[o + j], b ? b[o + j] : 0.0f);
+        for (int j = 0; j < width; ++j)
+            y[o + j] = madd(float(acc[j]), xs * m.scale[o + j], b ? b[o + j] : 0.0f);
     }
 }
 
-// Quantise x (N floats) into q, then y = b + x W.
+// Quantise x (In floats) into q, then y = b + x W.
 template <int In, int Out>
-inline void dense(const std::int8_t* __restrict W, const float* __restrict ws, const float* __restrict b,
-                  const float* __restrict x, std::int8_t* __restrict q, float* __restrict y) noexcept {
+inline void dense(const Int8Matrix& m, const float* __restrict b, const float* __restrict x,
+                  std::int8_t* __restrict q, float* __restrict y) noexcept {
     const float xs = quantize<In>(x, q);
-    dense<In, Out>(W, ws, b, q, xs, y);
+    dense<In, Out>(m, b, q, xs, y);
 }
 
 template <int N>
@@ -461,10 +478,9 @@ inline void lstm(const Wt* __restrict WU, const float* __restrict b, float* __re
 
 // int8: [x; h] quantised as one vector into q.
 template <int I, int H>
-inline void lstm(const std::int8_t* __restrict WU, const float* __restrict ws, const float* __restrict b,
-                 float* __restrict xh, float* __restrict c, float* __restrict z,
-                 std::int8_t* __restrict q) noexcept {
-    dense<I + H, 4 * H>(WU, ws, b, xh, q, z);
+inline void lstm(const Int8Matrix& WU, const float* __restrict b, float* __restrict xh, float* __restrict c,
+                 float* __restrict z, std::int8_t* __restrict q) noexcept {
+    dense<I + H, 4 * H>(WU, b, xh, q, z);
     lstm_cell<H>(z, c, xh + I);
 }
 
@@ -482,12 +498,11 @@ inline void gru(const Wt* __restrict W, const Wt* __restrict U, const float* __r
 
 // int8: x and h quantised apart (qx, qh), each with its own scale, as the two products are apart.
 template <int I, int H>
-inline void gru(const std::int8_t* __restrict W, const float* __restrict w_scale,
-                const std::int8_t* __restrict U, const float* __restrict u_scale, const float* __restrict b,
+inline void gru(const Int8Matrix& W, const Int8Matrix& U, const float* __restrict b,
                 const float* __restrict x, float* __restrict h, float* __restrict wx, float* __restrict uh,
                 std::int8_t* __restrict qx, std::int8_t* __restrict qh) noexcept {
-    dense<I, 3 * H>(W, w_scale, b, x, qx, wx);
-    dense<H, 3 * H>(U, u_scale, b + 3 * H, h, qh, uh);
+    dense<I, 3 * H>(W, b, x, qx, wx);
+    dense<H, 3 * H>(U, b + 3 * H, h, qh, uh);
     gru_cell<H>(wx, uh, h);
 }
 

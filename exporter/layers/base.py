@@ -74,18 +74,22 @@ def padded(n: int) -> int:
 
 def matrix(suffix: str, kernel: np.ndarray, precision: str) -> list:
     """A kernel [in][out] as the generated engine stores it at `precision`: its arrays (in blocks;
-    for int8 in groups, with `<suffix>_scale`, one scale per output)."""
+    for int8 in groups, with `<suffix>_scale`, one scale per output, and `<suffix>_sums`)."""
     if precision == "int8":
         q, scale = quantize.int8(kernel)
-        return [(suffix, int8_blocks(q)), (f"{suffix}_scale", scale)]
+        sums = q.sum(axis=0, dtype=np.int32)  # per output: AVX-VNNI's correction (rtmb_kernels.h)
+        return [(suffix, int8_blocks(q)), (f"{suffix}_scale", scale), (f"{suffix}_sums", sums)]
     if precision == "float16":
         return [(suffix, blocks(quantize.float16(kernel)))]
     return [(suffix, blocks(np.asarray(kernel, dtype=np.float32)))]
 
 
 def weights(suffix: str, precision: str) -> str:
-    """The C++ arguments a kernel takes for matrix `suffix`: the weights, and int8's scales."""
-    return f"{{p}}_{suffix}, {{p}}_{suffix}_scale" if precision == "int8" else f"{{p}}_{suffix}"
+    """The C++ argument a kernel takes for matrix `suffix` (a template for str.format, with {p}):
+    the weights, or for int8 an rtmb::Int8Matrix of the weights, their scales and sums."""
+    if precision == "int8":
+        return "{{" + ", ".join(f"{{p}}_{suffix}{part}" for part in ("", "_scale", "_sums")) + "}}"
+    return f"{{p}}_{suffix}"
 
 
 @dataclass
