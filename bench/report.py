@@ -44,12 +44,25 @@ def _png(fig) -> bytes:
 
 
 # One colour per engine in every plot, the generated engine first.
-ENGINE_ORDER = ("generated", "eigen", "xsimd", "stl")
-ENGINE_COLOURS = {"generated": "#2ca02c", "eigen": "#1f77b4", "xsimd": "#ff7f0e", "stl": "#7f7f7f"}
+ENGINE_ORDER = ("generated", "eigen", "xsimd", "stl", "rtneural-json")
+ENGINE_COLOURS = {
+    "generated": "#2ca02c",
+    "eigen": "#1f77b4",
+    "xsimd": "#ff7f0e",
+    "stl": "#7f7f7f",
+    "rtneural-json": "#8c564b",
+}
+RTNEURAL_LABELS = {
+    "eigen": "RTNeural eigen",
+    "xsimd": "RTNeural xsimd",
+    "stl": "RTNeural stl",
+    "rtneural-json": "RTNeural from JSON",
+}
 
 
 def engine_label(doc: dict) -> str:
-    return results.engine_name(doc) if doc["engine"] == "generated" else f"RTNeural {doc['backend']}"
+    name = results.engine_name(doc)
+    return RTNEURAL_LABELS.get(name, name)
 
 
 def ordered(docs: list[dict]) -> list[dict]:
@@ -204,8 +217,7 @@ def lineup_plot(doc: dict) -> bytes:
     ax.plot([e["bound_us"] for e in engines], [y - 0.2 for y in ys], "k|", ms=14, mew=2, label="roofline bound (warm)")
 
     def label(e):
-        name = f"RTNeural {e['engine']}" if e["engine"] in ENGINE_ORDER[1:] else e["engine"]
-        return f"{name} ({e['kind'].split()[0]}, {e['dtype']})"
+        return f"{RTNEURAL_LABELS.get(e['engine'], e['engine'])} ({e['kind'].split()[0]}, {e['dtype']})"
 
     ax.set_yticks(list(ys), [label(e) for e in engines], fontsize=8)
     ax.invert_yaxis()
