@@ -4,6 +4,7 @@ write one result per backend into reports/runs/."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from tqdm import tqdm
 
 from bench import baseline, callgrind, compare, figures, harness, report, results, targets
 from bench.build import build
-from common import atomic, cli, engines, layout, manifest, rtneural, table
+from common import atomic, cli, engines, layout, manifest, remote, rtneural, table
 from common.errors import SuiteError
 from common.git import project_commit
 
@@ -53,6 +54,29 @@ def main(argv=None) -> int:
         help="PlatformIO build folders go under here, one per engine (default .pio/)",
     )
     r.add_argument("--no-callgrind", action="store_true", help="skip the instruction counts")
+    on = r.add_argument_group("on a board (through labgrid: deploy over SSH, run there, bring the results back)")
+    where = on.add_mutually_exclusive_group()
+    where.add_argument("--device", metavar="USER@HOST[:PORT]", help="a board on the network")
+    where.add_argument("--place", help="a labgrid place, acquired from the coordinator for the run")
+    where.add_argument("--lg-env", type=Path, metavar="FILE", help="a labgrid environment file (its target 'main')")
+    on.add_argument(
+        "--coordinator",
+        default=os.environ.get("LG_COORDINATOR", "127.0.0.1:20408"),
+        help="the labgrid coordinator of --place (default: $LG_COORDINATOR or %(default)s)",
+    )
+    on.add_argument("--ssh-key", help="the private key to log in with (default: ssh's own)")
+    on.add_argument(
+        "--run-prefix",
+        default="",
+        help="what the program runs under on the board, for a board that emulates the target "
+        "(e.g. 'qemu-aarch64 -cpu cortex-a72'); never for a real board",
+    )
+    on.add_argument(
+        "--connect-timeout", type=float, default=remote.CONNECT_TIMEOUT, help="seconds (default %(default)s)"
+    )
+    on.add_argument(
+        "--remote-dir", default=remote.REMOTE_ROOT, help="where programs go on the board (default: ~/%(default)s)"
+    )
     rep = sub.add_parser("report", help="render reports/README.md, index.html and plots from saved results")
     rep.add_argument("runs", nargs="*", type=Path, default=[layout.RUNS_DIR], help="result files or folders")
     rep.add_argument("--out", type=Path, default=report.DEFAULT_OUT)
@@ -248,15 +272,54 @@ def run(args, parser: argparse.ArgumentParser, saved: list[Path]) -> int:
     doc = manifest.load(args.models_dir)
     chosen = chosen_engines(target, args.engine)
     found = rtneural.find()
-    count = target.run == "native" and callgrind.available() and not args.no_callgrind
+    board = open_board(args, target, chosen)
+    try:
+        return run_engines(args, target, chosen, doc, found, saved, board)
+    finally:
+        if board is not None:
+            board.close()
+
+
+def open_board(args, target: targets.Target, chosen: list[str]) -> remote.Board | None:
+    """The board of --device, --place or --lg-env, checked to run what the target builds."""
+    if not (args.device or args.place or args.lg_env):
+        return None
+    if target.os != "linux":
+        raise SuiteError(f"--device, --place and --lg-env run Linux targets; {target.name} is {target.os}")
+    if engines.JSON in chosen:
+        raise SuiteError(f"{engines.JSON} reads the models from a folder on this machine: choose another --engine")
+    if args.device:
+        board = remote.connect(args.device, args.ssh_key, args.run_prefix, args.connect_timeout)
+    elif args.place:
+        board = remote.acquire(args.place, args.coordinator, args.ssh_key, args.run_prefix, args.connect_timeout)
+    else:
+        board = remote.from_environment(args.lg_env, args.ssh_key, args.run_prefix)
+    board.root = args.remote_dir
+    try:
+        machine = board.machine()
+        if machine not in remote.MACHINES.get(target.name, ()):
+            raise SuiteError(
+                f"board {board.name} is {machine} (uname -m); the {target.name} build runs on "
+                f"{' or '.join(remote.MACHINES.get(target.name, ('none of these',)))}"
+            )
+    except BaseException:
+        board.close()
+        raise
+    board.machine_name = machine
+    return board
+
+
+def run_engines(args, target, chosen, doc, found, saved: list[Path], board: remote.Board | None) -> int:
+    count = target.run == "native" and board is None and callgrind.available() and not args.no_callgrind
     harness_args = [
         *("--blocks", str(args.blocks), "--warmup", str(args.warmup)),
         *("--block-size", str(args.block_size), "--sample-rate", str(args.sample_rate)),
     ]
-    if target.timing == "measured":  # cold blocks only mean something where time is measured
+    timing = target.timing if board is None else "emulated" if board.run_prefix else "measured"
+    if timing == "measured":  # cold blocks only mean something where time is measured
         harness_args += ["--cold", str(min(args.cold, target.max_blocks))]
     steps = ["build", "run"] + (["callgrind"] if count else [])
-    counter = callgrind.version() if count else targets.emulator_version(target) if target.timing == "counted" else None
+    counter = callgrind.version() if count else targets.emulator_version(target) if timing == "counted" else None
     commit = project_commit()
     docs, paths = [], []
     with tqdm(total=len(chosen) * len(steps), desc=f"bench {target.name}", unit="step", disable=None) as bar:
@@ -266,7 +329,11 @@ def run(args, parser: argparse.ArgumentParser, saved: list[Path]) -> int:
             built = build(target, engine, args.models_dir, root)
             bar.update()
             bar.set_postfix_str(f"{engine}: run {args.blocks} blocks")
-            output = harness.parse(harness.run(target, built.program, harness_args), str(built.program))
+            if board is None:
+                text = harness.run(target, built.program, harness_args)
+            else:
+                text = harness.run_on_board(board, target, engine, built.program, harness_args)
+            output = harness.parse(text, str(built.program) if board is None else f"board {board.name}")
             bar.update()
             instructions = None
             if count:
@@ -288,6 +355,7 @@ def run(args, parser: argparse.ArgumentParser, saved: list[Path]) -> int:
                 commit,
                 tolerance=tolerance,
                 counter=counter,
+                device=None if board is None else remote_device(board),
             )
             docs.append(result)
             paths.append(results.write(result, args.out))
@@ -302,6 +370,15 @@ def run(args, parser: argparse.ArgumentParser, saved: list[Path]) -> int:
             file=sys.stderr,
         )
     return 1 if failed else 0
+
+
+def remote_device(board: remote.Board) -> dict:
+    return {
+        "name": board.name,
+        "label": board.label,
+        "machine": board.machine_name,
+        "run_prefix": " ".join(board.run_prefix) or None,
+    }
 
 
 def summary(doc: dict) -> str:

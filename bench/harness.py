@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 from pathlib import Path
 
 from bench.targets import Target
+from common import remote
 from common.errors import SuiteError
 
 
@@ -32,6 +34,24 @@ def run(target: Target, program: Path, args: list[str], timeout: float = 600) ->
     if done.returncode != 0:
         raise SuiteError(f"exited with {done.returncode}: {(done.stderr or done.stdout).strip()[-500:]}", program)
     return done.stdout
+
+
+def run_on_board(
+    board: remote.Board, target: Target, engine: str, program: Path, args: list[str], timeout: float = 600
+) -> str:
+    """Put the program on the board (a folder per environment and engine), run it there, and
+    return what it printed; a program killed there, or failing, is an error naming the board."""
+    folder = board.put([program], f"{target.env}-{engine}")
+    command = " ".join(shlex.quote(a) for a in [*board.run_prefix, f"./{program.name}", *args])
+    code, out, err = board.run(f"cd {shlex.quote(folder)} && {command}", timeout=timeout)
+    if code > 128 or code < 0:
+        signal = code - 128 if code > 128 else -code
+        raise SuiteError(f"board {board.name}: the program was killed there (signal {signal}); no result is saved")
+    if code != 0:
+        raise SuiteError(
+            f"board {board.name}: the program exited with {code}; no result is saved: {(err or out).strip()[-500:]}"
+        )
+    return out
 
 
 def parse(text: str, source: str = "harness output") -> dict:

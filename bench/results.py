@@ -50,6 +50,7 @@ def document(
     now: datetime | None = None,
     tolerance: float = layout.PARITY_TOLERANCE,
     counter: str | None = None,
+    device: dict | None = None,
 ) -> dict:
     """Gather a run's figures into the result schema; parity is checked against `tolerance` (the
     manifest's, for the engine run), and a NaN error fails it."""
@@ -72,14 +73,17 @@ def document(
     rss = output["process"]["peak_rss_kib"] if output["process"] else -1
     doc = {
         "schema": SCHEMA_ID,
-        "id": run_id(now, target.name, engine),
+        "id": run_id(now, target.name if device is None else f"{target.name}@{device['label']}", engine),
         "created": now.isoformat(timespec="microseconds"),
         "target": {
-            "name": target.name,
+            "name": target.name if device is None else f"{target.name}@{device['label']}",  # not the emulator's
             "env": target.env,
-            "board": target.board,
-            "cpu": host_cpu() if target.run == "native" else target.board,
-            "run": target.run,
+            "board": target.board if device is None else device["name"],
+            "cpu": host_cpu()
+            if target.run == "native" and device is None
+            else (device or {}).get("machine", target.board),
+            "run": target.run if device is None else "board",
+            **({"device": device} if device else {}),
         },
         "engine": engines.family(engine),
         "backend": engines.backend(engine),
@@ -95,7 +99,7 @@ def document(
         "counter": counter,
         "project_commit": project_commit,
         "config": {k: meta[k] for k in ("blocks", "warmup", "block_size", "sample_rate", "deadline_us")},
-        "timing": {"timer": meta["timer"], "kind": target.timing},
+        "timing": {"timer": meta["timer"], "kind": timing(target, device)},
         "models": models,
         "set": {
             "latency_us": {k: output["set"][k] for k in LATENCY_KEYS},
@@ -130,6 +134,14 @@ def upgrade(doc: dict) -> dict:
 def engine_name(doc: dict) -> str:
     """The name bench uses for a result's engine: generated[-f16|-int8], or the RTNeural backend."""
     return engines.name(doc["engine"], doc["backend"], doc["dtype"])
+
+
+def timing(target: Target, device: dict | None) -> str:
+    """measured, emulated or counted: on a board measured, unless it runs the program under an
+    emulator (a run prefix)."""
+    if device is None:
+        return target.timing
+    return "emulated" if device.get("run_prefix") else "measured"
 
 
 def run_id(now: datetime, target: str, backend: str) -> str:

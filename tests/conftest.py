@@ -89,3 +89,11 @@ def exported(trained, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("exported")
     export_all([get(n) for n in SMALL], trained / "checkpoints", out)
     return out
+
+
+@pytest.fixture(scope="session")
+def pio_ready():
+    """PlatformIO's build engine installed offline into the project's core dir (make setup does it)."""
+    from bench import pio_core
+
+    pio_core.install()

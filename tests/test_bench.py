@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bench import build as bench_build
-from bench import cli, harness, pio_core, results, targets
+from bench import cli, harness, results, targets
 from common import rtneural
 from common.errors import SuiteError
 from models.catalog import get
@@ -83,6 +83,26 @@ def make_doc(**changes):
     return doc
 
 
+def test_a_board_result_names_its_board_and_how_it_was_timed(tmp_path):
+    device = {"name": "pi@rpi4:22", "label": "rpi4", "machine": "aarch64", "run_prefix": None}
+    target = targets.get("aarch64")
+    doc = results.document(target, "generated", fake_build(), harness.parse(OUTPUT), None, None, "def", device=device)
+    assert doc["target"]["name"] == "aarch64@rpi4" and doc["target"]["run"] == "board"
+    assert doc["timing"]["kind"] == "measured" and "-aarch64@rpi4-generated-" in doc["id"]
+    assert results.load(results.write(doc, tmp_path)) == doc
+    emulated = results.document(
+        target,
+        "generated",
+        fake_build(),
+        harness.parse(OUTPUT),
+        None,
+        None,
+        "def",
+        device={**device, "run_prefix": "qemu-aarch64"},
+    )
+    assert emulated["timing"]["kind"] == "emulated"
+
+
 def test_result_document_follows_the_schema(tmp_path):
     doc = make_doc()
     assert doc["schema"] == "rt-music-bench/result/2" and doc["parity_ok"]
@@ -100,6 +120,7 @@ def test_result_document_follows_the_schema(tmp_path):
         (lambda d: d.update(backend="onnx"), "backend"),
         (lambda d: d["set"]["latency_us"].update(p99=-1.0), "set/latency_us/p99"),
         (lambda d: d["models"]["dynamics_engine"].pop("parity_max_abs_error"), "models/dynamics_engine"),
+        (lambda d: d["target"].update(run="board", device={"name": "pi@rpi4"}), "target/device"),
     ],
 )
 def test_schema_rejects_broken_results(tmp_path, mutate, where):
@@ -179,11 +200,6 @@ def test_results_of_schema_1_are_still_read():
     doc = results.load(path)
     assert doc["schema"] == "rt-music-bench/result/2" and doc["engine"] == "rtneural" and doc["backend"] == "eigen"
     assert results.engine_name(doc) == "eigen"
-
-
-@pytest.fixture(scope="module")
-def pio_ready():
-    pio_core.install()
 
 
 def test_build_is_reused_when_nothing_changed(exported, tmp_path, pio_ready):

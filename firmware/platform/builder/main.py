@@ -19,6 +19,11 @@ The options each environment sets in platformio.ini:
   custom_link        extra link flags (-static for the Linux cross targets run under QEMU)
   custom_ldscript    linker script (baremetal)
   custom_models_dir  the exported models (build/models; RTMB_MODELS_DIR in the environment overrides it)
+
+`pio run -e <linux env> -t upload` deploys the program to a board over SSH, through labgrid
+(common/remote.py): upload_port = user@host[:port] (or --upload-port), and in upload_flags
+`--key FILE`, `--remote-dir DIR` (default ~/rt-music-bench) and, for a board that emulates the
+target, `--run-prefix "qemu-aarch64 -cpu cortex-a72"`.
 """
 
 import json
@@ -110,7 +115,54 @@ if baremetal:
     env.Replace(LDSCRIPT_PATH=str(project / option("ldscript")))
     env.Append(LINKFLAGS=["--specs=rdimon.specs", "--specs=nano.specs", "-u", "_printf_float", "-Wl,--gc-sections"])
 
+
+def upload(target, source, env):
+    """Put the program on the board of upload_port, in <remote dir>/<env>, after checking that the
+    board's machine runs it."""
+    import argparse
+    import shlex
+
+    from common import remote
+
+    port = env.subst("$UPLOAD_PORT") or env.GetProjectOption("upload_port", "")
+    if not port:
+        fail("no board to upload to: set upload_port = user@host[:port] in platformio.ini, or give --upload-port")
+    parser = argparse.ArgumentParser(prog="upload_flags", add_help=False)
+    parser.add_argument("--key")
+    parser.add_argument("--remote-dir", default=remote.REMOTE_ROOT)
+    parser.add_argument("--run-prefix", default="")
+    flags = env.get("UPLOAD_FLAGS") or []
+    known, unknown = parser.parse_known_args([a for f in flags for a in shlex.split(env.subst(f))])
+    if unknown:
+        fail(f"upload_flags: {' '.join(unknown)} not understood (known: --key, --remote-dir, --run-prefix)")
+    name = option("target", env.subst("$PIOENV"))
+    try:
+        board = remote.connect(port, known.key, known.run_prefix)
+        try:
+            board.root = known.remote_dir
+            machine = board.machine()
+            if machine not in remote.MACHINES.get(name, ()):
+                fail(f"board {board.name} is {machine} (uname -m); this {name} program does not run there")
+            folder = board.put([Path(source[0].get_abspath())], env.subst("$PIOENV"))
+        finally:
+            board.close()
+    except SuiteError as exc:
+        fail(str(exc))
+    print(f"uploaded {source[0].name} to {board.name}: {folder}/{source[0].name}")
+
+
 program = env.BuildProgram()
 size = env.Alias("size", program, f"$SIZETOOL {program[0].get_abspath()}")
 AlwaysBuild(size)
+if baremetal:
+    uploaded = env.Alias(
+        "upload",
+        program,
+        lambda *a, **k: fail(
+            "upload deploys to Linux boards over SSH; flash a baremetal image with the board's own tool"
+        ),
+    )
+else:
+    uploaded = env.Alias("upload", program, env.VerboseAction(upload, "Uploading $SOURCE over SSH (labgrid)"))
+AlwaysBuild(uploaded)
 Default(program if "size" not in COMMAND_LINE_TARGETS else size)

@@ -1,0 +1,207 @@
+"""Boards on the network, reached through labgrid: a NetworkService resource and its SSHDriver, made
+on the fly from `user@host[:port]`, read from a labgrid environment file, or acquired as a place
+from a labgrid coordinator (so a team runs the same command against any board of its labs).
+
+What bench and the PlatformIO upload need of a board: its machine (`uname -m`), files put into a
+folder there, and a command run there. A board may carry a run prefix (for example
+`qemu-aarch64 -cpu cortex-a72`): the command the program runs under there, for a board that
+emulates the target (the tests' loopback board), never for a real one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from common.errors import SuiteError
+
+CONNECT_TIMEOUT = 8.0  # seconds labgrid keeps trying to reach a board before giving up
+REMOTE_ROOT = "rt-music-bench"  # on the board, under the login's home
+# What `uname -m` says on a board each build runs on (an armv7 program also runs on a 64-bit kernel
+# that has 32-bit support).
+MACHINES = {"x86": ("x86_64",), "aarch64": ("aarch64", "arm64"), "armv7": ("armv7l", "armv8l", "aarch64")}
+EMULATED = {"qemu-aarch64": "aarch64", "qemu-arm": "armv7l"}  # a run prefix's emulator: its machine
+
+
+@dataclass
+class Board:
+    name: str  # how messages name it: user@host:port, or the place
+    driver: object  # labgrid's SSHDriver, active
+    run_prefix: tuple[str, ...] = ()
+    release: list = field(default_factory=list)  # what close() undoes, last first
+    machine_name: str = ""  # what machine() found, once checked
+    root: str = REMOTE_ROOT  # the folder programs go under (relative: in the login's home)
+
+    @property
+    def label(self) -> str:
+        """The board in a file name: its host (and port) or place, nothing else."""
+        name = self.name.split("@")[-1].removeprefix("place ").removesuffix(":22")
+        return re.sub(r"[^A-Za-z0-9._-]+", "-", name)
+
+    def machine(self) -> str:
+        """The board's machine as `uname -m` says, or with a run prefix, the prefix's emulator found
+        on the board and the machine it emulates (qemu-aarch64 -> aarch64)."""
+        if self.run_prefix:
+            emulator = self.run_prefix[0]
+            if Path(emulator).name not in EMULATED:
+                raise SuiteError(f"board {self.name}: run prefix {emulator} is no emulator this suite knows")
+            self.check(f"command -v {shlex.quote(emulator)}", f"has no {emulator} (its run prefix)")
+            return EMULATED[Path(emulator).name]
+        return self.check("uname -m", "did not say its machine").strip()
+
+    def check(self, command: str, what: str) -> str:
+        code, out, err = self.run(command)
+        if code != 0:
+            raise SuiteError(f"board {self.name} {what} ({(err or out).strip()[-300:] or f'exit {code}'})")
+        return out
+
+    def run(self, command: str, timeout: float | None = None) -> tuple[int, str, str]:
+        """(exit code, stdout, stderr) of a shell command on the board."""
+        from labgrid.driver import ExecutionError
+
+        try:
+            out, err, code = self.driver.run(command, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise SuiteError(f"board {self.name}: no answer after {timeout:.0f} s from: {command}") from None
+        except ExecutionError as exc:
+            raise SuiteError(f"board {self.name}: lost the connection ({exc.msg})") from None
+        return code, "\n".join(out) + ("\n" if out else ""), "\n".join(err)
+
+    def put(self, files: list[Path], folder: str) -> str:
+        """Copy files into `folder` under the board's root; returns the folder."""
+        from labgrid.driver import ExecutionError
+
+        remote = f"{self.root}/{folder}"
+        self.check(f"mkdir -p {shlex.quote(remote)}", f"could not make the folder {remote}")
+        for path in files:
+            try:
+                self.driver.put(str(path), f"{remote}/{path.name}")
+            except ExecutionError as exc:
+                raise SuiteError(f"board {self.name}: could not copy {path} to {remote} ({exc.msg})") from None
+        return remote
+
+    def close(self) -> None:
+        while self.release:
+            self.release.pop()()
+
+
+def parse_device(device: str) -> tuple[str, str, int]:
+    """(user, host, port) of `user@host[:port]`."""
+    user, at, rest = device.rpartition("@")
+    host, colon, port = rest.partition(":")
+    if not at or not user or not host or (colon and not port.isdigit()):
+        raise SuiteError(f"--device {device!r}: give the board as user@host or user@host:port")
+    return user, host, int(port) if colon else 22
+
+
+def connect(device: str, keyfile: str | None = None, run_prefix: str = "", timeout: float = CONNECT_TIMEOUT) -> Board:
+    """A board from `user@host[:port]`: a NetworkService and SSHDriver made on the fly."""
+    from labgrid import Target
+    from labgrid.resource import NetworkService
+
+    user, host, port = parse_device(device)
+    target = Target(device)
+    NetworkService(target, name=None, address=host, username=user, port=port)
+    return _activate(target, f"{user}@{host}:{port}", keyfile, run_prefix, timeout)
+
+
+def from_environment(path: Path, keyfile: str | None = None, run_prefix: str = "") -> Board:
+    """The `main` target of a labgrid environment file (its NetworkService or RemotePlace, and its
+    SSHDriver's settings); its `options: {run_prefix: ...}` gives a run prefix."""
+    from labgrid import Environment
+    from labgrid.exceptions import NoConfigFoundError
+
+    _quiet()
+    try:
+        env = Environment(config_file=str(path))
+        target = env.get_target("main")
+    except (NoConfigFoundError, OSError, ValueError, KeyError) as exc:
+        raise SuiteError(f"not a labgrid environment with a target 'main' ({exc})", path) from None
+    if target is None:
+        raise SuiteError("no target 'main' in this labgrid environment", path)
+    prefix = run_prefix or env.config.get_option("run_prefix", "")
+    return _activate(target, f"{path.name}:main", keyfile, prefix, existing=True)
+
+
+def acquire(
+    place: str, coordinator: str, keyfile: str | None = None, run_prefix: str = "", timeout: float = CONNECT_TIMEOUT
+) -> Board:
+    """The board of a labgrid place: acquired from the coordinator for this run, released after."""
+    from labgrid import Target
+    from labgrid.resource.remote import RemotePlace
+
+    client(coordinator, place, "acquire")
+    undo = [lambda: client(coordinator, place, "release", check=False)]
+    try:
+        os.environ["LG_COORDINATOR"] = coordinator  # where labgrid's RemotePlace looks
+        target = Target(place)
+        RemotePlace(target, name=place)
+        board = _activate(target, f"place {place}", keyfile, run_prefix, timeout)
+    except BaseException:
+        undo[0]()
+        raise
+    board.release.insert(0, undo[0])
+    return board
+
+
+def client(coordinator: str, place: str, *command: str, check: bool = True) -> str:
+    """labgrid-client's answer to one command about a place."""
+    tool = Path(sys.executable).with_name("labgrid-client")
+    done = subprocess.run(
+        [str(tool), "-x", coordinator, "-p", place, *command], capture_output=True, text=True, timeout=60
+    )
+    if check and done.returncode != 0:
+        why = (done.stderr or done.stdout).strip().splitlines()
+        raise SuiteError(f"place {place} at {coordinator}: {' '.join(command)} failed ({why[-1] if why else ''})")
+    return done.stdout
+
+
+def _activate(
+    target, name: str, keyfile: str | None, run_prefix: str, timeout: float = CONNECT_TIMEOUT, existing: bool = False
+) -> Board:
+    from labgrid.driver import SSHDriver
+
+    _quiet()
+    try:
+        if existing:
+            driver = target.get_driver("SSHDriver", activate=False)
+            if keyfile:
+                driver.keyfile = keyfile
+        else:
+            driver = SSHDriver(target, name=None, keyfile=keyfile or "", connection_timeout=float(timeout))
+        target.activate(driver)
+    except Exception as exc:  # labgrid raises plain Exception on a connection timeout
+        raise SuiteError(f"board {name}: cannot connect over SSH: {ssh_reason(exc)}") from None
+    board = Board(name, driver, tuple(shlex.split(run_prefix)))
+    board.release.append(lambda: target.deactivate(driver))
+    return board
+
+
+def ssh_reason(exc: BaseException) -> str:
+    """What ssh said, from a labgrid error and its causes (the last line ssh printed)."""
+    while exc is not None:
+        lines = [
+            line.decode(errors="replace").strip() if isinstance(line, bytes) else str(line).strip()
+            for line in (getattr(exc, "stdout", None) or [])
+        ]
+        lines = [line for line in lines if line]
+        if lines:
+            return lines[-1]
+        if exc.__cause__ is None:
+            return str(getattr(exc, "msg", exc))
+        exc = exc.__cause__
+    return "unknown error"
+
+
+def _quiet() -> None:
+    # labgrid logs each line ssh prints, on every retry, as a warning (which Python prints when no
+    # handler is set up); the error raised here says what matters, once
+    root = logging.getLogger()
+    if not root.handlers:
+        root.addHandler(logging.NullHandler())
