@@ -39,6 +39,7 @@ class Build:
     compiler: str
     flags: list[str]
     sizes: dict  # text / data / bss from the toolchain's `size`, and every section's size
+    symbols: dict  # the linked image's symbols summed per model (symbols())
 
 
 def build_dir(engine: str) -> Path:
@@ -93,6 +94,7 @@ def build(target: Target, engine: str, models_dir: Path | None = None, root: Pat
         compiler=compiler_version(target),
         flags=[*target.build_flags, *engine_flags],
         sizes=sizes(target, program),
+        symbols=symbols(target, program, manifest.models(doc)),
     )
 
 
@@ -115,3 +117,37 @@ def sizes(target: Target, program: Path) -> dict:
         if loaded and parts[1].isdigit() and int(parts[1]):
             sections[parts[0]] = int(parts[1])
     return {"text": text, "data": data, "bss": bss, "sections": sections}
+
+
+# nm's symbol types: functions; initialised objects (u: a C++17 inline variable, GNU's unique
+# global); zeroed ones
+CODE, CONSTANT, STATE = "TtWw", "VvRrDdu", "Bb"
+
+
+def symbols(target: Target, program: Path, names: list[str]) -> dict:
+    """The linked image's symbols (nm -S), summed: per model its code (functions whose name holds
+    the model's: its forward(), with the kernels inlined) and its constants (its weight arrays, and
+    for int8 their scales), and the rest of the program's code and constants. What a model's
+    object holds (its state, and with RTNeural a copy of the weights) is in the result's model_bytes."""
+    out = subprocess.run(
+        [f"{target.toolchain}nm", "-S", "-C", "--defined-only", str(program)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    models = {n: {"code": 0, "constants": 0} for n in names}
+    other = {"code": 0, "constants": 0, "zeroed": 0}
+    for line in out.splitlines():
+        parts = line.split(maxsplit=3)
+        if len(parts) < 4 or not all(c in "0123456789abcdef" for c in parts[1]):
+            continue
+        size, kind, name = int(parts[1], 16), parts[2], parts[3]
+        what = "code" if kind in CODE else "constants" if kind in CONSTANT else "zeroed" if kind in STATE else None
+        if what is None:
+            continue
+        model = next((n for n in names if n in name), None)
+        if model is not None and what != "zeroed":
+            models[model][what] += size
+        else:
+            other[what] += size
+    return {"models": models, "other": other}

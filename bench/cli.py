@@ -1,5 +1,6 @@
 """`bench`: build the harness for a target through PlatformIO, run it, check parity, measure, and
-write one result per backend into reports/runs/."""
+write one result per engine into reports/runs/ (bench/run.py); compare, report, and see the
+results from real boards."""
 
 from __future__ import annotations
 
@@ -8,13 +9,9 @@ import os
 import sys
 from pathlib import Path
 
-from tqdm import tqdm
-
-from bench import baseline, callgrind, compare, figures, harness, report, results, targets
-from bench.build import build
-from common import atomic, cli, engines, layout, manifest, remote, rtneural, table
+from bench import baseline, boards, compare, figures, report, results, run, targets
+from common import atomic, cli, engines, layout, remote, rtneural, table
 from common.errors import SuiteError
-from common.git import project_commit
 
 PYTHON_ENGINES = ("torch", "torchscript", "onnxruntime")  # bench/peers.py; imported only when run
 DEFAULT_THRESHOLD = 3.0  # percent: instruction counts repeat exactly; a real regression is larger
@@ -26,7 +23,9 @@ def main(argv=None) -> int:
     sub.add_parser("targets", help="list the targets and whether their toolchains are installed")
     sub.add_parser("engines", help="per target, which engines can run, and why not where one cannot")
     r = sub.add_parser("run", help="build, run and measure the harness on a target")
-    r.add_argument("--target", required=True, help="x86, aarch64, armv7, cortex-m7 (or a PlatformIO env name)")
+    r.add_argument(
+        "--target", required=True, help="x86, aarch64, armv7, cortex-m7 (or a PlatformIO env name), or all of them"
+    )
     r.add_argument(
         "--engine",
         "--backend",
@@ -85,6 +84,10 @@ def main(argv=None) -> int:
     rep.add_argument(
         "--peers", type=Path, default=layout.RUNS_DIR.parent / "peers", help="bench compare-engines comparisons, if any"
     )
+    bo = sub.add_parser("boards", help="per real board: estimated time per block and whether the set fits")
+    bo.add_argument("runs", nargs="*", type=Path, default=[layout.RUNS_DIR], help="result files or folders")
+    bo.add_argument("--profiles", type=Path, default=boards.PATH, help="board profiles (default bench/boards.json)")
+    bo.add_argument("--details", action="store_true", help="how each estimate comes about, and where each part goes")
     c = sub.add_parser("compare", help="the regression gate: exit 1 when CURRENT is worse than BASELINE")
     c.add_argument("baseline", type=Path, help="a baseline (reports/baseline), or result files or folders")
     c.add_argument("current", type=Path, help="result files or a folder of them")
@@ -114,6 +117,8 @@ def main(argv=None) -> int:
         return cli.guard(lambda: run_report(args))
     if args.command == "compare":
         return cli.guard(lambda: run_compare(args))
+    if args.command == "boards":
+        return cli.guard(lambda: run_boards(args))
     if args.command == "baseline":
         return cli.guard(lambda: run_baseline(args))
     if args.command == "compare-engines":
@@ -121,7 +126,7 @@ def main(argv=None) -> int:
     if args.command in ("targets", "engines"):
         return cli.guard(list_targets if args.command == "targets" else list_engines)
     saved: list[Path] = []
-    return cli.guard(lambda: run(args, r, saved), lambda: interrupted(saved))
+    return cli.guard(lambda: run.run(args, r, saved), lambda: interrupted(saved))
 
 
 def interrupted(saved: list[Path]) -> str:
@@ -157,8 +162,11 @@ def run_lineup(args, parser) -> int:
         out=args.runs,
         build_dir=None,
         no_callgrind=False,
+        device=None,
+        place=None,
+        lg_env=None,
     )
-    code = run(run_args, parser, saved)
+    code = run.run(run_args, parser, saved)
     doc, path = lineup.measure(
         target,
         [results.load(p) for p in saved],
@@ -179,6 +187,30 @@ def run_report(args) -> int:
         print(f"warning: {w}", file=sys.stderr)
     for path in written:
         print(f"wrote {path}")
+    return 0
+
+
+def run_boards(args) -> int:
+    """The latest result of each target and engine, seen from each board that runs the target."""
+    docs, warnings = results.load_many(args.runs)
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    assessed = boards.assess(docs, boards.load(args.profiles))
+    if not assessed:
+        raise SuiteError(
+            "no result of a target a board runs (bench run --target aarch64, armv7 or cortex-m7)", args.runs[0]
+        )
+    print("Estimates (ms per block, the whole set; ranges, not measurements) and memory fit per board")
+    print(table.render(boards.rows(assessed), boards.HEAD))
+    if args.details:
+        for a in assessed:
+            print(f"\n{a['board_name']} / {a['engine']} (from {a['result']}):")
+            for e in a["estimates"]:
+                print(f"  {e['model']}: {boards.span(e)} ms: {e['how']}")
+            for p in a["fit"]["placed"]:
+                print(f"  {p['part']}: {p['bytes']:,} bytes in {p['memory']}")
+            for p in a["fit"]["unplaced"]:
+                print(f"  {p['part']}: {p['bytes']:,} bytes fit nowhere ({p['role']})")
     return 0
 
 
@@ -246,194 +278,6 @@ def list_engines() -> int:
     print(table.render(rows, ("target", "engine", "available", "why not")))
     print(rtneural_line(rtneural.find()))
     return 0
-
-
-def chosen_engines(target: targets.Target, asked: str | None) -> list[str]:
-    """`--engine`: one engine, or every engine available for the target (the default, and `all`)."""
-    if asked not in (None, "all"):
-        why = engines.available(asked)
-        if why:
-            raise SuiteError(f"engine {asked} cannot run here: {why}")
-        return [asked]
-    return [e for e in target.engines if engines.available(e) is None]
-
-
-def run(args, parser: argparse.ArgumentParser, saved: list[Path]) -> int:
-    target = targets.get(args.target)
-    if args.blocks > target.max_blocks:
-        parser.error(
-            f"argument --blocks: {args.blocks} is more than {target.name} records (at most "
-            f"{target.max_blocks}, BENCH_MAX_BLOCKS in platformio.ini)"
-        )
-    results.check_writable(args.out)
-    missing = target.missing()
-    if missing:
-        raise SuiteError(f"target {target.name} needs {', '.join(missing)}")
-    doc = manifest.load(args.models_dir)
-    chosen = chosen_engines(target, args.engine)
-    found = rtneural.find()
-    board = open_board(args, target, chosen)
-    try:
-        return run_engines(args, target, chosen, doc, found, saved, board)
-    finally:
-        if board is not None:
-            board.close()
-
-
-def open_board(args, target: targets.Target, chosen: list[str]) -> remote.Board | None:
-    """The board of --device, --place or --lg-env, checked to run what the target builds."""
-    if not (args.device or args.place or args.lg_env):
-        return None
-    if target.os != "linux":
-        raise SuiteError(f"--device, --place and --lg-env run Linux targets; {target.name} is {target.os}")
-    if engines.JSON in chosen:
-        raise SuiteError(f"{engines.JSON} reads the models from a folder on this machine: choose another --engine")
-    if args.device:
-        board = remote.connect(args.device, args.ssh_key, args.run_prefix, args.connect_timeout)
-    elif args.place:
-        board = remote.acquire(args.place, args.coordinator, args.ssh_key, args.run_prefix, args.connect_timeout)
-    else:
-        board = remote.from_environment(args.lg_env, args.ssh_key, args.run_prefix)
-    board.root = args.remote_dir
-    try:
-        machine = board.machine()
-        if machine not in remote.MACHINES.get(target.name, ()):
-            raise SuiteError(
-                f"board {board.name} is {machine} (uname -m); the {target.name} build runs on "
-                f"{' or '.join(remote.MACHINES.get(target.name, ('none of these',)))}"
-            )
-    except BaseException:
-        board.close()
-        raise
-    board.machine_name = machine
-    return board
-
-
-def run_engines(args, target, chosen, doc, found, saved: list[Path], board: remote.Board | None) -> int:
-    count = target.run == "native" and board is None and callgrind.available() and not args.no_callgrind
-    harness_args = [
-        *("--blocks", str(args.blocks), "--warmup", str(args.warmup)),
-        *("--block-size", str(args.block_size), "--sample-rate", str(args.sample_rate)),
-    ]
-    timing = target.timing if board is None else "emulated" if board.run_prefix else "measured"
-    if timing == "measured":  # cold blocks only mean something where time is measured
-        harness_args += ["--cold", str(min(args.cold, target.max_blocks))]
-    steps = ["build", "run"] + (["callgrind"] if count else [])
-    counter = callgrind.version() if count else targets.emulator_version(target) if timing == "counted" else None
-    commit = project_commit()
-    docs, paths = [], []
-    with tqdm(total=len(chosen) * len(steps), desc=f"bench {target.name}", unit="step", disable=None) as bar:
-        for engine in chosen:
-            bar.set_postfix_str(f"{engine}: build")
-            root = args.build_dir / f"build-{engine}" if args.build_dir else None
-            built = build(target, engine, args.models_dir, root)
-            bar.update()
-            bar.set_postfix_str(f"{engine}: run {args.blocks} blocks")
-            if board is None:
-                text = harness.run(target, built.program, harness_args)
-            else:
-                text = harness.run_on_board(board, target, engine, built.program, harness_args)
-            output = harness.parse(text, str(built.program) if board is None else f"board {board.name}")
-            bar.update()
-            instructions = None
-            if count:
-                bar.set_postfix_str(f"{engine}: callgrind")
-                instructions = callgrind.per_block(built.program)
-                bar.update()
-            for warning in output["warnings"]:
-                tqdm.write(f"warning: {target.name} / {engine}: the harness says: {warning}", file=sys.stderr)
-            key = engines.manifest_key(engine)
-            tolerance = max(m["engines"][key]["tolerance"] for m in doc["models"])
-            rt_commit = found.commit if found is not None and not engines.is_generated(engine) else None
-            result = results.document(
-                target,
-                engine,
-                built,
-                output,
-                instructions,
-                rt_commit,
-                commit,
-                tolerance=tolerance,
-                counter=counter,
-                device=None if board is None else remote_device(board),
-            )
-            docs.append(result)
-            paths.append(results.write(result, args.out))
-            saved.append(paths[-1])
-    for result, path in zip(docs, paths, strict=True):
-        print(summary(result))
-        print(f"saved {path}\n")
-    failed = [d for d in docs if not d["parity_ok"]]
-    for d in failed:
-        print(
-            f"error: parity above {d['parity_tolerance']:g} on {target.name} with {results.engine_name(d)}",
-            file=sys.stderr,
-        )
-    return 1 if failed else 0
-
-
-def remote_device(board: remote.Board) -> dict:
-    return {
-        "name": board.name,
-        "label": board.label,
-        "machine": board.machine_name,
-        "run_prefix": " ".join(board.run_prefix) or None,
-    }
-
-
-def summary(doc: dict) -> str:
-    unit = {"measured": "us", "emulated": "us (emulated)", "counted": "us (virtual: 1 ns per instruction)"}
-    head = (
-        f"{doc['target']['name']} / {results.engine_name(doc)}: {doc['config']['blocks']} blocks of "
-        f"{doc['config']['block_size']} samples at {doc['config']['sample_rate']} Hz "
-        f"(deadline {doc['config']['deadline_us']:.0f} us); times in {unit[doc['timing']['kind']]}"
-    )
-    rows = []
-    for name, m in doc["models"].items():
-        lat = m["latency_us"]
-        rows.append(
-            (
-                name,
-                *(f"{lat[k]:.1f}" for k in ("p50", "p95", "p99", "max")),
-                f"{lat['mean'] / doc['config']['deadline_us']:.4f}",
-                fmt_int(m["instructions_per_forward"]),
-                f"{m['parity_max_abs_error']:.1e}",
-                f"{m['model_bytes']:,}",
-            )
-        )
-    s = doc["set"]
-    rows.append(
-        (
-            f"set ({len(doc['models'])} models)",
-            *(f"{s['latency_us'][k]:.1f}" for k in ("p50", "p95", "p99", "max")),
-            f"{s['real_time_factor']:.4f}",
-            fmt_int(s["instructions_per_block"]),
-            "ok" if doc["parity_ok"] else "FAIL",
-            f"{sum(m['model_bytes'] for m in doc['models'].values()):,}",
-        )
-    )
-    b = doc["build"]
-    rss = doc["process"]["peak_rss_kib"]
-    rss = f"{rss} KiB" if rss is not None else "n/a (no OS)"
-    tail = (
-        f"deadline misses {s['deadline_misses']}; heap in forward(): {doc['heap']['forward_allocations']} "
-        f"allocations, {doc['heap']['forward_bytes']} bytes; peak RSS {rss}; "
-        f"binary text {b['binary']['text']:,} data {b['binary']['data']:,} bss {b['binary']['bss']:,}; "
-        f"build {b['seconds']:.1f} s{' (reused)' if b['reused'] else ''}"
-    )
-    columns = ("model", "p50", "p95", "p99", "max", "RTF", "instr/block", "parity", "model bytes")
-    cold = doc["set"].get("latency_cold_us")
-    if cold:
-        warm = doc["set"]["latency_us"]
-        tail += (
-            f"\ncold ({doc['set']['cold_blocks']} blocks, caches evicted before each): set p50 {cold['p50']:.1f} us"
-            f" (warm {warm['p50']:.1f}), p99 {cold['p99']:.1f} us"
-        )
-    return f"{head}\n{table.render(rows, columns)}\n{tail}"
-
-
-def fmt_int(value) -> str:
-    return "-" if value is None else f"{value:,}"
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
-from bench import figures, lineup, results
+from bench import boards, figures, lineup, results
 from common import atomic, layout
 from common.errors import SuiteError
 
@@ -44,9 +44,11 @@ def _png(fig) -> bytes:
 
 
 # One colour per engine in every plot, the generated engine first.
-ENGINE_ORDER = ("generated", "eigen", "xsimd", "stl", "rtneural-json")
+ENGINE_ORDER = ("generated", "generated-f16", "generated-int8", "eigen", "xsimd", "stl", "rtneural-json")
 ENGINE_COLOURS = {
     "generated": "#2ca02c",
+    "generated-f16": "#98df8a",
+    "generated-int8": "#17becf",
     "eigen": "#1f77b4",
     "xsimd": "#ff7f0e",
     "stl": "#7f7f7f",
@@ -229,6 +231,45 @@ def lineup_plot(doc: dict) -> bytes:
     return _png(fig)
 
 
+ESTIMATE_COLOURS = {"roofline": "#1f77b4", "instructions x clock": "#ff7f0e", "llvm-mca": "#2ca02c"}
+
+
+def boards_plot(assessed: list[dict]) -> bytes:
+    """Per board and engine, each model's estimated range for the set's block (a bar from low to
+    high; an open-ended one for a lower bound), the deadline beside, and whether the set fits."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(10, 0.42 * len(assessed) + 1.6))
+    deadline = assessed[0]["deadline_ms"]
+    for y, a in enumerate(assessed):
+        for k, e in enumerate(a["estimates"]):
+            high = e["high_ms"] if e["high_ms"] is not None else e["low_ms"] * 1.6
+            ax.barh(
+                y + (k - 1) * 0.25,
+                high - e["low_ms"],
+                0.22,
+                left=e["low_ms"],
+                color=ESTIMATE_COLOURS[e["model"]],
+                hatch=None if e["high_ms"] is not None else "//",
+                label=e["model"]
+                if y == 0 or e["model"] not in {x["model"] for x in assessed[0]["estimates"]}
+                else None,
+            )
+    ax.axvline(deadline, color="C3", ls="--", lw=1)
+    ax.text(deadline, -0.9, f" deadline {deadline:.2f} ms", color="C3", fontsize=8)
+    labels = [f"{a['board']}: {a['engine']} ({'fits' if a['fit']['fits'] else 'does not fit'})" for a in assessed]
+    ax.set_yticks(range(len(assessed)), labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("estimated ms per block for the whole set (log): ranges, not measurements")
+    ax.set_title("Real boards: estimates from the emulated runs, and memory fit")
+    handles, names = ax.get_legend_handles_labels()
+    unique = dict(zip(names, handles, strict=False))
+    ax.legend(unique.values(), unique.keys(), loc="lower right", fontsize=8)
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return _png(fig)
+
+
 def summary_rows(docs: list[dict]) -> list[tuple]:
     rows = []
     for d in docs:
@@ -356,6 +397,10 @@ def render(
         plots["engines.png"] = ("Every engine side by side, with the roofline", lineup_plot(comparison))
         comparison_title = lineup.render(comparison).split("\n")[0]
         comparison_table = (lineup.HEAD, lineup.rows(comparison))
+    assessed = boards.assess(docs, boards.load())
+    if assessed:
+        plots["boards.png"] = ("Real boards: estimated time per block and memory fit", boards_plot(assessed))
+        board_table = (boards.HEAD, boards.rows(assessed))
     validation = validation_rows(models_dir) if models_dir else None
     precision = precision_rows(checkpoints) if checkpoints else None
 
@@ -391,6 +436,8 @@ def render(
             "",
             markdown_table(*comparison_table),
         ]
+    if assessed:
+        md += ["", "## Real boards (`bench boards`)", "", BOARDS_NOTE, "", markdown_table(*board_table)]
     if validation:
         md += ["", "## Export validation (max abs error against PyTorch)", "", markdown_table(*validation)]
     if precision:
@@ -412,6 +459,8 @@ def render(
             f"<h2>Every engine side by side</h2><p class=note>{html.escape(comparison_title)}</p>"
             + html_table(*comparison_table)
         )
+    if assessed:
+        body.append(f"<h2>Real boards</h2><p class=note>{html.escape(BOARDS_NOTE)}</p>" + html_table(*board_table))
     if validation:
         body.append("<h2>Export validation (max abs error against PyTorch)</h2>" + html_table(*validation))
     if precision:
@@ -433,3 +482,10 @@ def render(
 
 
 DEFAULT_OUT = layout.PROJECT / "reports"
+BOARDS_NOTE = (
+    "Estimates, not measurements: for the latest emulated run of each target and engine, each board "
+    "that runs it (bench/boards.json, every figure with its source): a roofline (peak multiply-adds "
+    "and the bandwidth of the memory the weights fit in), instructions x clock over a range of cycles "
+    "per instruction (Cortex-M7, counted by QEMU), and llvm-mca on the hottest inner loop. Fit: the "
+    "linked image's code and weights, the model objects, stack and heap placed in the board's memories."
+)

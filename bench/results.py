@@ -94,6 +94,7 @@ def document(
             "seconds": build.seconds,
             "reused": build.reused,
             "binary": build.sizes,
+            "symbols": build.symbols,
         },
         "rtneural_commit": rtneural_commit,
         "counter": counter,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bench import build as bench_build
-from bench import cli, harness, results, targets
+from bench import cli, harness, results, run, targets
 from common import rtneural
 from common.errors import SuiteError
 from models.catalog import get
@@ -71,6 +71,10 @@ def fake_build():
         compiler="g++ 12",
         flags=["-O3"],
         sizes={"text": 10, "data": 2, "bss": 3},
+        symbols={
+            "models": {"dynamics_engine": {"code": 4, "constants": 5}},
+            "other": {"code": 3, "constants": 1, "zeroed": 2},
+        },
     )
 
 
@@ -187,7 +191,7 @@ def test_engines_per_target(monkeypatch, capsys):
     assert t["cortex-m7"].engines == (*generated, "stl")  # no file system: no JSON read at run time
     assert t["cortex-m7-2mb"].engines == ("generated-int8",)
     monkeypatch.setattr(rtneural, "find", lambda: None)
-    assert cli.chosen_engines(t["x86"], None) == list(generated) == cli.chosen_engines(t["x86"], "all")
+    assert run.chosen_engines(t["x86"], None) == list(generated) == run.chosen_engines(t["x86"], "all")
     assert cli.main(["engines"]) == 0
     out = capsys.readouterr().out
     rows = {tuple(line.split()[:3]): line for line in out.splitlines()[2:] if line.strip()}
@@ -284,6 +288,31 @@ def test_the_int8_set_fits_a_cortex_m7_with_2_mb_of_flash(exported, tmp_path, pi
     binary = doc["build"]["binary"]
     assert binary["text"] + binary["data"] <= 2 << 20 and binary["data"] + binary["bss"] <= 1 << 20
     assert ".weights" not in binary["sections"] and doc["parity_ok"]
+    # the hottest inner loop is the smlad kernel: 4 outputs x 2 groups x 4 inputs a turn
+    loop = doc["hot_loop"]
+    assert loop["macs_per_iteration"] == 32 and loop["cycles_per_iteration"]["cortex-m7"] > 16
+    weights = sum(m["constants"] for m in doc["build"]["symbols"]["models"].values())
+    assert weights >= sum(m["parameters"] for m in doc["models"].values())  # int8: a byte a weight, plus scales
+
+
+def test_bench_run_all_targets_with_one_engine(exported, tmp_path, pio_ready, capsys):
+    """--target all: every target whose toolchain is here, one progress bar, one table at the end
+    with the fastest engine per target and the boards its set fits."""
+    code = cli.main(
+        [
+            *("run", "--target", "all", "--engine", "generated-int8", "--blocks", "10", "--warmup", "1"),
+            *("--cold", "2", "--no-callgrind", "--models-dir", str(exported), "--out", str(tmp_path / "runs")),
+            *("--build-dir", str(tmp_path / "pio")),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    docs = [results.load(p) for p in (tmp_path / "runs").iterdir()]
+    assert sorted(d["target"]["name"] for d in docs) == ["aarch64", "armv7", "cortex-m7", "cortex-m7-2mb", "x86"]
+    assert all(d["parity_ok"] and results.engine_name(d) == "generated-int8" for d in docs)
+    assert "5 runs on 5 targets" in out
+    table = out[out.index("boards it fits") :]
+    assert "daisy-seed" in table and "rpi4" in table and "1/1 ok" in table
 
 
 def test_bench_run_counts_instructions_on_x86(exported, tmp_path, pio_ready, capsys):

@@ -6,6 +6,7 @@ board as a place. Bad cases: unreachable, refused, wrong machine, killed: each a
 the board, and no result written."""
 
 import getpass
+import json
 import socket
 import subprocess
 import sys
@@ -15,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from bench import boards, cli, mca
 from bench import build as bench_build
-from bench import cli
+from common.errors import SuiteError
 from tests.test_bench import run_bench
 
 SSHD = Path("/usr/sbin/sshd")
@@ -203,3 +205,117 @@ def test_pio_upload_puts_the_program_on_the_board(board, exported, tmp_path, pio
     done = subprocess.run(command, cwd=bench_build.PROJECT, env=env, capture_output=True, text=True)
     assert done.returncode != 0 and "is x86_64 (uname -m); this aarch64 program does not run there" in done.stderr
     assert not (folder / "up2").exists()
+
+
+# Board profiles, memory fit and estimates (bench/boards.py, bench/mca.py): no board needed.
+
+
+def test_every_board_profile_figure_has_its_source():
+    profiles = {b["id"]: b for b in boards.load()}
+    assert set(profiles) >= {"rpi4", "rpi5", "daisy-seed", "teensy41", "stm32h743"}
+    for b in profiles.values():
+        assert b["clock_source"] and b["peak_source"] and all(m["source"] for m in b["memories"])
+        assert any(m.get("persistent") for m in b["memories"])  # somewhere to keep the program image
+    assert profiles["daisy-seed"]["clock_hz"] == 480e6 and profiles["stm32h743"]["memories"][0]["bytes"] == 2 << 20
+
+
+def test_a_broken_profile_names_the_file_and_the_field(tmp_path):
+    doc = json.loads(boards.PATH.read_text())
+    del doc["boards"][2]["clock_hz"]
+    path = tmp_path / "boards.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(SuiteError, match=r"boards\.json.*boards/2: 'clock_hz' is a required property"):
+        boards.load(path)
+
+
+def fake_result(weights: int, objects: int, dtype: str = "int8", counted: bool = True) -> dict:
+    """A result with one model: `weights` bytes of constants and an object of `objects` bytes."""
+    return {
+        "id": "r1",
+        "created": "2026-11-25T00:00:00+00:00",
+        "target": {"name": "cortex-m7", "run": "qemu-system"},
+        "engine": "generated",
+        "backend": None,
+        "dtype": dtype,
+        "config": {"deadline_us": 10_666.7},
+        "timing": {"kind": "counted" if counted else "emulated"},
+        "set": {"latency_us": {"p50": 2000.0}},  # 2,000,000 instructions
+        "models": {
+            "m": {"parameters": 1_000_000, "weight_bytes": 4_000_000, "model_bytes": objects, "load_heap_bytes": 0}
+        },
+        "build": {
+            "binary": {"data": 0},
+            "symbols": {
+                "models": {"m": {"code": 1000, "constants": weights}},
+                "other": {"code": 9000, "constants": 0, "zeroed": objects},
+            },
+        },
+        "hot_loop": {"instructions": 40, "macs_per_iteration": 32, "cycles_per_iteration": {"cortex-m7": 32.0}},
+    }
+
+
+BOARD = {
+    "id": "toy",
+    "name": "toy",
+    "targets": ["cortex-m7"],
+    "clock_hz": 1e9,
+    "mca_cpu": "cortex-m7",
+    "peak_macs_per_s": {"float32": 1e9, "float16": 1e9, "int8": 2e9},
+    "cpi": [0.5, 2.0],
+    "memories": [
+        {"name": "flash", "bytes": 1_100_000, "bytes_per_s": 1e9, "roles": ["code", "constants"], "persistent": True},
+        {"name": "ram", "bytes": 200_000, "bytes_per_s": 4e9, "roles": ["objects", "stack", "heap"]},
+    ],
+}
+
+
+def test_the_fit_places_ram_first_and_says_what_does_not_fit():
+    small = boards.fit(fake_result(1_000_000, 50_000), BOARD)
+    assert small["fits"] and {p["part"]: p["memory"] for p in small["placed"]}["m weights"] == "flash"
+    assert {m["name"]: m["headroom"] for m in small["memories"]} == {
+        "flash": 90_000,
+        "ram": 200_000 - 50_000 - boards.STACK_BYTES,
+    }
+    big = boards.fit(fake_result(1_200_000, 50_000), BOARD)  # the weights exceed the flash
+    assert not big["fits"] and big["unplaced"][0]["part"] == "m weights"
+    assert "program image" in big["unplaced"][-1]["part"]
+    copy = boards.fit(fake_result(1_000_000, 150_000), BOARD)  # an object (RTNeural's copy) beyond the RAM
+    assert not copy["fits"] and copy["unplaced"][0]["part"] == "m object"
+
+
+def test_three_estimates_each_with_its_range():
+    doc = fake_result(1_000_000, 50_000)
+    placement = boards.fit(doc, BOARD)
+    loop = {**doc["hot_loop"], "cycles_per_iteration": 32.0}
+    by = {e["model"]: e for e in boards.estimates(doc, BOARD, placement, loop)}
+    # roofline: 1 M multiply-adds at 2 G/s = 0.5 ms; 1 MB of weights from flash at 1 GB/s = 1 ms
+    assert by["roofline"]["low_ms"] == pytest.approx(1.0) and by["roofline"]["high_ms"] == pytest.approx(1.5)
+    # 2 M instructions at 1 GHz, 0.5-2 cycles each
+    assert (by["instructions x clock"]["low_ms"], by["instructions x clock"]["high_ms"]) == pytest.approx((1.0, 4.0))
+    # 31,250 iterations x 32 cycles = 1 ms in the loop; 2 M - 31,250 x 40 = 750,000 other instructions
+    assert (by["llvm-mca"]["low_ms"], by["llvm-mca"]["high_ms"]) == pytest.approx((1.375, 2.5))
+    emulated = boards.estimates(fake_result(1_000_000, 50_000, counted=False), BOARD, placement, loop)
+    assert [e["model"] for e in emulated] == ["roofline", "llvm-mca"] and emulated[1]["high_ms"] is None
+
+
+LISTING = """
+00001000 <kernel>:
+    1000:	ldr	r3, [r0], #4
+    1004:	smlad	r4, r3, r5, r4
+    1008:	smlad	r6, r3, r7, r6
+    100c:	subs	r1, #1
+    1010:	bne.n	1000 <kernel>
+    1012:	bx	lr
+
+00002000 <activation>:
+    2000:	vfma.f32	s0, s1, s2
+    2004:	vfma.f32	s3, s4, s5
+    2008:	vfma.f32	s6, s7, s8
+    200c:	vdiv.f32	s0, s0, s3
+    2010:	bne.n	2000 <activation>
+"""
+
+
+def test_the_hot_loop_is_the_innermost_multiply_add_loop_without_division():
+    found = mca.loops(LISTING)
+    assert [(f["start"], f["macs"], len(f["instructions"])) for f in found] == [(0x1000, 4, 5)]

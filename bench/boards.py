@@ -1,0 +1,291 @@
+"""Real boards, from a measured or emulated run: where the program would live in each board's
+memories and whether it fits (from the linked image's symbols and sections, bench/build.py), and
+how long a block would take there, estimated by up to three models side by side:
+
+- roofline: the set's multiply-adds at the board's peak and its weights streamed from the memory
+  they were placed in; the range runs from perfect overlap (the longer of the two) to none (sum);
+- instructions x clock: where the emulator counts instructions (Cortex-M7 under `-icount`), the
+  count at the board's clock over its range of cycles per instruction;
+- llvm-mca: the hottest inner loop's steady-state cycles per iteration (bench/mca.py) times the
+  iterations the set's multiply-adds need; on a counted target the instructions outside that loop
+  at the board's cycles-per-instruction range, elsewhere the loop alone (a lower bound).
+
+The boards' figures, each with its source, are one data file: bench/boards.json.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench import results, roofline
+from common import jsonfile
+from common.errors import SuiteError
+
+PATH = Path(__file__).with_name("boards.json")
+SCHEMA_ID = "rt-music-bench/boards/1"
+STACK_BYTES = 64 * 1024  # the stack the Cortex-M7 linker scripts leave below RAM's top (__HeapLimit)
+ROLES = ("code", "constants", "objects", "stack", "heap")
+
+_number = {"type": "number", "exclusiveMinimum": 0}
+SCHEMA = {
+    "type": "object",
+    "required": ["schema", "boards"],
+    "properties": {
+        "schema": {"const": SCHEMA_ID},
+        "boards": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": [
+                    "id",
+                    "name",
+                    "targets",
+                    "clock_hz",
+                    "clock_source",
+                    "mca_cpu",
+                    "peak_macs_per_s",
+                    "peak_source",
+                    "cpi",
+                    "memories",
+                ],
+                "properties": {
+                    "id": {"type": "string", "pattern": "^[a-z0-9-]+$"},
+                    "targets": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                    "clock_hz": _number,
+                    "peak_macs_per_s": {
+                        "type": "object",
+                        "required": list(roofline.BYTES_PER_WEIGHT),
+                        "additionalProperties": _number,
+                    },
+                    "cpi": {
+                        "oneOf": [{"type": "null"}, {"type": "array", "items": _number, "minItems": 2, "maxItems": 2}]
+                    },
+                    "memories": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {
+                            "type": "object",
+                            "required": ["name", "bytes", "bytes_per_s", "roles", "source"],
+                            "properties": {
+                                "bytes": {"type": "integer", "minimum": 1},
+                                "bytes_per_s": _number,
+                                "roles": {"type": "array", "items": {"enum": list(ROLES)}, "minItems": 1},
+                                "persistent": {"type": "boolean"},
+                                "source": {"type": "string", "minLength": 1},
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+
+
+def load(path: Path = PATH) -> list[dict]:
+    doc = jsonfile.read(path, 1 << 20, "board profiles", "it ships with bench (bench/boards.json)")
+    jsonfile.check(doc, SCHEMA, SCHEMA_ID, path)
+    return doc["boards"]
+
+
+def parts(doc: dict) -> list[tuple[str, str, int]]:
+    """(what, role, bytes) the program of a result needs placed: each model's code, its constants
+    (weights) and its object (state; with RTNeural a copy of the weights), then the rest of the
+    program's code and data, the stack and what the models took from the heap when loaded. From
+    the linked image (its symbols) and the run (model objects, heap)."""
+    symbols = doc["build"].get("symbols")
+    if symbols is None:
+        raise SuiteError(f"result {doc['id']} has no symbol sizes (made before bench recorded them): run it again")
+    out = []
+    for name, m in doc["models"].items():
+        sizes = symbols["models"].get(name, {"code": 0, "constants": 0})
+        out += [(f"{name} code", "code", sizes["code"]), (f"{name} weights", "constants", sizes["constants"])]
+        out.append((f"{name} object", "objects", m["model_bytes"]))
+    other = symbols["other"]
+    model_bytes = sum(m["model_bytes"] for m in doc["models"].values())
+    out += [
+        ("program code", "code", other["code"]),
+        ("program constants", "constants", other["constants"]),
+        ("program data", "objects", max(0, other["zeroed"] - model_bytes) + doc["build"]["binary"]["data"]),
+        ("stack", "stack", STACK_BYTES),
+        ("heap (models' load)", "heap", sum(m["load_heap_bytes"] for m in doc["models"].values())),
+    ]
+    return [p for p in out if p[2] > 0]
+
+
+def fit(doc: dict, board: dict) -> dict:
+    """Each part in the first of the board's memories that takes its role and has room: what can
+    only live in RAM first (stack, model objects, heap), then code, then the weights, which may
+    stay in flash; largest first within each. Whether everything fits, and each memory's use and
+    headroom."""
+    free = {m["name"]: m["bytes"] for m in board["memories"]}
+    placed, unplaced = [], []
+    order = ("stack", "objects", "heap", "code", "constants")
+    for what, role, size in sorted(parts(doc), key=lambda p: (order.index(p[1]), -p[2])):
+        where = next((m["name"] for m in board["memories"] if role in m["roles"] and free[m["name"]] >= size), None)
+        if where is None:
+            unplaced.append({"part": what, "role": role, "bytes": size})
+            continue
+        free[where] -= size
+        placed.append({"part": what, "role": role, "bytes": size, "memory": where})
+    image = sum(size for _, role, size in parts(doc) if role in ("code", "constants"))
+    storage = sum(m["bytes"] for m in board["memories"] if m.get("persistent"))
+    if image > storage:  # weights copied into RAM at boot come from the image too
+        unplaced.append(
+            {"part": f"program image ({image:,} bytes of code and weights)", "role": "image", "bytes": image}
+        )
+    memories = [
+        {"name": m["name"], "bytes": m["bytes"], "used": m["bytes"] - free[m["name"]], "headroom": free[m["name"]]}
+        for m in board["memories"]
+    ]
+    return {"fits": not unplaced, "placed": placed, "unplaced": unplaced, "memories": memories}
+
+
+def weight_time(doc: dict, board: dict, placement: dict) -> float:
+    """Seconds to stream every model's weights once, at the precision's bytes per weight, from
+    wherever the engine reads them: its constants (the generated engine, in place), its object
+    (RTNeural's copy) or the heap (RTNeural from JSON); a part that fits nowhere at the slowest
+    memory's rate."""
+    speed = {m["name"]: m["bytes_per_s"] for m in board["memories"]}
+    where = {p["part"]: p["memory"] for p in placement["placed"]}
+    seconds = 0.0
+    for name, m in doc["models"].items():
+        if m["model_bytes"] >= m["weight_bytes"]:
+            part = f"{name} object"
+        elif m["load_heap_bytes"] >= m["weight_bytes"]:
+            part = "heap (models' load)"
+        else:
+            part = f"{name} weights"
+        rate = speed[where[part]] if part in where else min(speed.values())
+        seconds += m["parameters"] * roofline.BYTES_PER_WEIGHT[doc["dtype"]] / rate
+    return seconds
+
+
+def estimates(doc: dict, board: dict, placement: dict, loop: dict | None) -> list[dict]:
+    """The models' estimates of the set's time per block on `board`, each {"model", "low_ms",
+    "high_ms", "how"}."""
+    macs = sum(m["parameters"] for m in doc["models"].values())
+    dtype = doc["dtype"]
+    compute = macs / board["peak_macs_per_s"][dtype]
+    memory = weight_time(doc, board, placement)
+    out = [
+        {
+            "model": "roofline",
+            "low_ms": 1e3 * max(compute, memory),
+            "high_ms": 1e3 * (compute + memory),
+            "how": f"{macs:,} multiply-adds at {board['peak_macs_per_s'][dtype] / 1e9:.2f} G/s "
+            f"({1e3 * compute:.3f} ms); weights from where they fit ({1e3 * memory:.3f} ms)",
+        }
+    ]
+    instructions = counted_instructions(doc)
+    cpi = board["cpi"]
+    if instructions is not None and cpi is not None:
+        out.append(
+            {
+                "model": "instructions x clock",
+                "low_ms": 1e3 * instructions * cpi[0] / board["clock_hz"],
+                "high_ms": 1e3 * instructions * cpi[1] / board["clock_hz"],
+                "how": f"{instructions:,} instructions per block at {board['clock_hz'] / 1e6:.0f} MHz, "
+                f"{cpi[0]}-{cpi[1]} cycles per instruction",
+            }
+        )
+    if loop is not None and loop.get("macs_per_iteration"):
+        iterations = macs / loop["macs_per_iteration"]
+        hot = iterations * loop["cycles_per_iteration"] / board["clock_hz"]
+        if instructions is not None and cpi is not None:
+            rest = max(0.0, instructions - iterations * loop["instructions"])
+            low, high = hot + rest * cpi[0] / board["clock_hz"], hot + rest * cpi[1] / board["clock_hz"]
+            scope = f"+ the other {rest:,.0f} instructions at {cpi[0]}-{cpi[1]} cycles each"
+        else:
+            low, high = hot, None
+            scope = "the loop alone: a lower bound"
+        out.append(
+            {
+                "model": "llvm-mca",
+                "low_ms": 1e3 * low,
+                "high_ms": None if high is None else 1e3 * high,
+                "how": f"hot loop ({loop['instructions']} instructions, {loop['macs_per_iteration']} "
+                f"multiply-adds) {loop['cycles_per_iteration']:.2f} cycles per iteration on {board['mca_cpu']} "
+                f"x {iterations:,.0f}; {scope}",
+            }
+        )
+    return out
+
+
+def counted_instructions(doc: dict) -> int | None:
+    """Instructions per block where the emulator counts them: QEMU's -icount shift=0 runs one
+    instruction per virtual nanosecond."""
+    if doc["timing"]["kind"] != "counted":
+        return None
+    return round(doc["set"]["latency_us"]["p50"] * 1000)
+
+
+def for_target(boards: list[dict], target: str) -> list[dict]:
+    return [b for b in boards if target in b["targets"]]
+
+
+def assess(docs: list[dict], profiles: list[dict]) -> list[dict]:
+    """For the newest result of each target and engine (from an emulator or this machine, not a
+    board's own run), each board that runs the target: its estimates and its memory fit."""
+    newest: dict[tuple[str, str], dict] = {}
+    for doc in sorted(docs, key=lambda d: d["created"]):
+        if doc["target"]["run"] != "board" and doc["build"].get("symbols"):
+            newest[(doc["target"]["name"], doc["engine"], doc["backend"], doc["dtype"])] = doc
+    out = []
+    for doc in newest.values():
+        for board in for_target(profiles, doc["target"]["name"]):
+            loop = doc.get("hot_loop")
+            core = None
+            if loop and board["mca_cpu"] in loop["cycles_per_iteration"]:
+                core = {**loop, "cycles_per_iteration": loop["cycles_per_iteration"][board["mca_cpu"]]}
+            placement = fit(doc, board)
+            out.append(
+                {
+                    "board": board["id"],
+                    "board_name": board["name"],
+                    "target": doc["target"]["name"],
+                    "engine": results.engine_name(doc),
+                    "dtype": doc["dtype"],
+                    "result": doc["id"],
+                    "deadline_ms": doc["config"]["deadline_us"] / 1e3,
+                    "estimates": estimates(doc, board, placement, core),
+                    "fit": placement,
+                }
+            )
+    return sorted(out, key=lambda a: (a["board"], a["target"], min(e["low_ms"] for e in a["estimates"])))
+
+
+def rows(assessments: list[dict]) -> list[tuple]:
+    """One line per board and engine: each model's estimate as low-high ms, whether the set fits
+    and the memories it would take."""
+    out = []
+    for a in assessments:
+        by = {e["model"]: e for e in a["estimates"]}
+        cells = []
+        for model in ("roofline", "instructions x clock", "llvm-mca"):
+            e = by.get(model)
+            cells.append("-" if e is None else span(e))
+        used = ", ".join(f"{m['name']} {m['used'] / 1024:,.0f}K" for m in a["fit"]["memories"] if m["used"])
+        verdict = "yes" if a["fit"]["fits"] else "no: " + ", ".join(p["part"] for p in a["fit"]["unplaced"][:2])
+        out.append((a["board"], a["target"], a["engine"], *cells, f"{a['deadline_ms']:.2f}", verdict, used))
+    return out
+
+
+HEAD = (
+    "board",
+    "from",
+    "engine",
+    "roofline ms",
+    "instr x clock ms",
+    "llvm-mca ms",
+    "deadline ms",
+    "fits",
+    "memory used",
+)
+
+
+def span(e: dict) -> str:
+    if e["high_ms"] is None:
+        return f">= {e['low_ms']:.3f}"
+    return f"{e['low_ms']:.3f}-{e['high_ms']:.3f}"

@@ -1,0 +1,292 @@
+"""`bench run`: build the harness for a target (or every target) through PlatformIO, run it here,
+under QEMU or on a board over SSH, check parity, measure, and save one result per engine."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from bench import boards, callgrind, harness, mca, results, targets
+from bench.build import build
+from common import engines, manifest, remote, rtneural, table
+from common.errors import SuiteError
+from common.git import project_commit
+
+
+def chosen_engines(target: targets.Target, asked: str | None) -> list[str]:
+    """`--engine`: one engine, or every engine available for the target (the default, and `all`)."""
+    if asked not in (None, "all"):
+        why = engines.available(asked)
+        if why:
+            raise SuiteError(f"engine {asked} cannot run here: {why}")
+        return [asked]
+    return [e for e in target.engines if engines.available(e) is None]
+
+
+def run(args, parser: argparse.ArgumentParser, saved: list[Path]) -> int:
+    if args.target == "all":
+        return run_matrix(args, parser, saved)
+    target = targets.get(args.target)
+    if args.blocks > target.max_blocks:
+        parser.error(
+            f"argument --blocks: {args.blocks} is more than {target.name} records (at most "
+            f"{target.max_blocks}, BENCH_MAX_BLOCKS in platformio.ini)"
+        )
+    results.check_writable(args.out)
+    missing = target.missing()
+    if missing:
+        raise SuiteError(f"target {target.name} needs {', '.join(missing)}")
+    doc = manifest.load(args.models_dir)
+    chosen = chosen_engines(target, args.engine)
+    found = rtneural.find()
+    board = open_board(args, target, chosen)
+    try:
+        total = len(chosen) * len(steps_for(args, target, board))
+        with tqdm(total=total, desc=f"bench {target.name}", unit="step", disable=None) as bar:
+            docs, paths = run_engines(args, target, chosen, doc, found, saved, board, bar)
+    finally:
+        if board is not None:
+            board.close()
+    for result, path in zip(docs, paths, strict=True):
+        print(summary(result))
+        print(f"saved {path}\n")
+    return parity_verdict(docs)
+
+
+def parity_verdict(docs: list[dict]) -> int:
+    failed = [d for d in docs if not d["parity_ok"]]
+    for d in failed:
+        print(
+            f"error: parity above {d['parity_tolerance']:g} on {d['target']['name']} with {results.engine_name(d)}",
+            file=sys.stderr,
+        )
+    return 1 if failed else 0
+
+
+def run_matrix(args, parser: argparse.ArgumentParser, saved: list[Path]) -> int:
+    """`--target all`: every target whose toolchain is here, each with the engines asked for that
+    build there, under one progress bar; builds are reused as by single runs. Ends with the fastest
+    engine of each target and the boards its set fits."""
+    if args.device or args.place or args.lg_env:
+        parser.error("--target all runs the targets on this machine; give one --target with --device or --place")
+    results.check_writable(args.out)
+    doc = manifest.load(args.models_dir)
+    found = rtneural.find()
+    plan, skipped = [], []
+    for target in targets.load().values():
+        missing = target.missing()
+        engines_here = [e for e in chosen_engines(target, None) if args.engine in (None, "all", e)]
+        if missing or not engines_here:
+            skipped.append((target.name, f"needs {', '.join(missing)}" if missing else f"no {args.engine} here"))
+            continue
+        plan.append((target, engines_here))
+    total = sum(len(chosen) * len(steps_for(args, t, None)) for t, chosen in plan)
+    docs = []
+    with tqdm(total=total, desc="bench all targets", unit="step", disable=None) as bar:
+        for target, chosen in plan:
+            blocks = min(args.blocks, target.max_blocks)  # each target records at most its own limit
+            per_target = argparse.Namespace(**{**vars(args), "blocks": blocks})
+            docs += run_engines(per_target, target, chosen, doc, found, saved, None, bar)[0]
+    print(f"{len(docs)} runs on {len(plan)} targets, saved in {args.out}")
+    for name, why in skipped:
+        print(f"skipped {name}: {why}")
+    print(table.render(matrix_rows(docs), MATRIX_HEAD))
+    return parity_verdict(docs)
+
+
+MATRIX_HEAD = ("target", "engines", "parity", "fastest engine", "set p50", "timing", "boards it fits")
+UNITS = {"measured": "us", "emulated": "us (emulated)", "counted": "instructions"}
+
+
+def matrix_rows(docs: list[dict]) -> list[tuple]:
+    assessed = boards.assess(docs, boards.load())
+    rows = []
+    for name in dict.fromkeys(d["target"]["name"] for d in docs):
+        mine = [d for d in docs if d["target"]["name"] == name]
+        best = min(mine, key=lambda d: d["set"]["latency_us"]["p50"])
+        engine, kind, p50 = results.engine_name(best), best["timing"]["kind"], best["set"]["latency_us"]["p50"]
+        fits = [a["board"] for a in assessed if a["result"] == best["id"] and a["fit"]["fits"]]
+        boards_here = [a["board"] for a in assessed if a["result"] == best["id"]]
+        rows.append(
+            (
+                name,
+                len(mine),
+                f"{sum(d['parity_ok'] for d in mine)}/{len(mine)} ok",
+                engine,
+                f"{p50 * 1000:,.0f}" if kind == "counted" else f"{p50:,.1f}",
+                UNITS[kind],
+                ", ".join(fits) or ("none" if boards_here else "-"),
+            )
+        )
+    return rows
+
+
+def steps_for(args, target: targets.Target, board) -> list[str]:
+    count = target.run == "native" and board is None and callgrind.available() and not args.no_callgrind
+    return ["build", "run"] + (["callgrind"] if count else [])
+
+
+def open_board(args, target: targets.Target, chosen: list[str]) -> remote.Board | None:
+    """The board of --device, --place or --lg-env, checked to run what the target builds."""
+    if not (args.device or args.place or args.lg_env):
+        return None
+    if target.os != "linux":
+        raise SuiteError(f"--device, --place and --lg-env run Linux targets; {target.name} is {target.os}")
+    if engines.JSON in chosen:
+        raise SuiteError(f"{engines.JSON} reads the models from a folder on this machine: choose another --engine")
+    if args.device:
+        board = remote.connect(args.device, args.ssh_key, args.run_prefix, args.connect_timeout)
+    elif args.place:
+        board = remote.acquire(args.place, args.coordinator, args.ssh_key, args.run_prefix, args.connect_timeout)
+    else:
+        board = remote.from_environment(args.lg_env, args.ssh_key, args.run_prefix)
+    board.root = args.remote_dir
+    try:
+        machine = board.machine()
+        if machine not in remote.MACHINES.get(target.name, ()):
+            raise SuiteError(
+                f"board {board.name} is {machine} (uname -m); the {target.name} build runs on "
+                f"{' or '.join(remote.MACHINES.get(target.name, ('none of these',)))}"
+            )
+    except BaseException:
+        board.close()
+        raise
+    board.machine_name = machine
+    return board
+
+
+def run_engines(args, target, chosen, doc, found, saved: list[Path], board, bar) -> tuple[list[dict], list[Path]]:
+    """Build, run and save each chosen engine on one target, advancing `bar` a step at a time."""
+    count = "callgrind" in steps_for(args, target, board)
+    harness_args = [
+        *("--blocks", str(args.blocks), "--warmup", str(args.warmup)),
+        *("--block-size", str(args.block_size), "--sample-rate", str(args.sample_rate)),
+    ]
+    timing = target.timing if board is None else "emulated" if board.run_prefix else "measured"
+    if timing == "measured":  # cold blocks only mean something where time is measured
+        harness_args += ["--cold", str(min(args.cold, target.max_blocks))]
+    counter = callgrind.version() if count else targets.emulator_version(target) if timing == "counted" else None
+    commit = project_commit()
+    docs, paths = [], []
+    for engine in chosen:
+        bar.set_postfix_str(f"{target.name} / {engine}: build")
+        root = args.build_dir / f"build-{engine}" if args.build_dir else None
+        built = build(target, engine, args.models_dir, root)
+        bar.update()
+        bar.set_postfix_str(f"{engine}: run {args.blocks} blocks")
+        if board is None:
+            text = harness.run(target, built.program, harness_args)
+        else:
+            text = harness.run_on_board(board, target, engine, built.program, harness_args)
+        output = harness.parse(text, str(built.program) if board is None else f"board {board.name}")
+        bar.update()
+        instructions = None
+        if count:
+            bar.set_postfix_str(f"{engine}: callgrind")
+            instructions = callgrind.per_block(built.program)
+            bar.update()
+        loop = hot_loop(target, built.program)
+        for warning in output["warnings"]:
+            tqdm.write(f"warning: {target.name} / {engine}: the harness says: {warning}", file=sys.stderr)
+        key = engines.manifest_key(engine)
+        tolerance = max(m["engines"][key]["tolerance"] for m in doc["models"])
+        rt_commit = found.commit if found is not None and not engines.is_generated(engine) else None
+        result = results.document(
+            target,
+            engine,
+            built,
+            output,
+            instructions,
+            rt_commit,
+            commit,
+            tolerance=tolerance,
+            counter=counter,
+            device=None if board is None else remote_device(board),
+        )
+        result["hot_loop"] = loop
+        docs.append(result)
+        paths.append(results.write(result, args.out))
+        saved.append(paths[-1])
+    return docs, paths
+
+
+def hot_loop(target: targets.Target, program: Path) -> dict | None:
+    """The program's hottest inner loop and llvm-mca's cycles per iteration for it on each board's
+    core that runs this target (bench/boards.json), for the per-board estimates."""
+    loop = mca.hottest(target, program)
+    if loop is None:
+        return None
+    cores = {b["mca_cpu"] for b in boards.for_target(boards.load(), target.name)}
+    per_core = {c: mca.cycles(target, loop, c) for c in sorted(cores)}
+    return {
+        "instructions": len(loop["instructions"]),
+        "macs_per_iteration": loop["macs"],
+        "cycles_per_iteration": {c: r["cycles_per_iteration"] for c, r in per_core.items() if r},
+    }
+
+
+def remote_device(board: remote.Board) -> dict:
+    return {
+        "name": board.name,
+        "label": board.label,
+        "machine": board.machine_name,
+        "run_prefix": " ".join(board.run_prefix) or None,
+    }
+
+
+def summary(doc: dict) -> str:
+    unit = {"measured": "us", "emulated": "us (emulated)", "counted": "us (virtual: 1 ns per instruction)"}
+    head = (
+        f"{doc['target']['name']} / {results.engine_name(doc)}: {doc['config']['blocks']} blocks of "
+        f"{doc['config']['block_size']} samples at {doc['config']['sample_rate']} Hz "
+        f"(deadline {doc['config']['deadline_us']:.0f} us); times in {unit[doc['timing']['kind']]}"
+    )
+    rows = []
+    for name, m in doc["models"].items():
+        lat = m["latency_us"]
+        rows.append(
+            (
+                name,
+                *(f"{lat[k]:.1f}" for k in ("p50", "p95", "p99", "max")),
+                f"{lat['mean'] / doc['config']['deadline_us']:.4f}",
+                fmt_int(m["instructions_per_forward"]),
+                f"{m['parity_max_abs_error']:.1e}",
+                f"{m['model_bytes']:,}",
+            )
+        )
+    s = doc["set"]
+    rows.append(
+        (
+            f"set ({len(doc['models'])} models)",
+            *(f"{s['latency_us'][k]:.1f}" for k in ("p50", "p95", "p99", "max")),
+            f"{s['real_time_factor']:.4f}",
+            fmt_int(s["instructions_per_block"]),
+            "ok" if doc["parity_ok"] else "FAIL",
+            f"{sum(m['model_bytes'] for m in doc['models'].values()):,}",
+        )
+    )
+    b = doc["build"]
+    rss = doc["process"]["peak_rss_kib"]
+    rss = f"{rss} KiB" if rss is not None else "n/a (no OS)"
+    tail = (
+        f"deadline misses {s['deadline_misses']}; heap in forward(): {doc['heap']['forward_allocations']} "
+        f"allocations, {doc['heap']['forward_bytes']} bytes; peak RSS {rss}; "
+        f"binary text {b['binary']['text']:,} data {b['binary']['data']:,} bss {b['binary']['bss']:,}; "
+        f"build {b['seconds']:.1f} s{' (reused)' if b['reused'] else ''}"
+    )
+    columns = ("model", "p50", "p95", "p99", "max", "RTF", "instr/block", "parity", "model bytes")
+    cold = doc["set"].get("latency_cold_us")
+    if cold:
+        warm = doc["set"]["latency_us"]
+        tail += (
+            f"\ncold ({doc['set']['cold_blocks']} blocks, caches evicted before each): set p50 {cold['p50']:.1f} us"
+            f" (warm {warm['p50']:.1f}), p99 {cold['p99']:.1f} us"
+        )
+    return f"{head}\n{table.render(rows, columns)}\n{tail}"
+
+
+def fmt_int(value) -> str:
+    return "-" if value is None else f"{value:,}"
