@@ -17,6 +17,7 @@ import torch
 
 from bench import cli as bench_cli
 from bench import harness, results, targets
+from bench import run as bench_run
 from bench.build import build as bench_build
 from common import atomic, manifest, rtneural
 from common.errors import SuiteError
@@ -334,7 +335,7 @@ def test_ctrl_c_in_bench_says_what_was_saved(monkeypatch, tmp_path, capsys):
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(bench_cli, "run", interrupt)
+    monkeypatch.setattr(bench_run, "run", interrupt)
     assert bench_cli.main(["run", "--target", "x86", "--out", str(tmp_path)]) == 130
     assert "interrupted: 0 result(s) saved; the run in progress was not saved" in capsys.readouterr().err
 

@@ -165,6 +165,7 @@ def test_report_renders_deterministically_and_skips_a_bad_file(tmp_path, capsys)
     assert names == [
         "README.md",
         "index.html",
+        "plots/boards.png",
         "plots/instructions_history.png",
         "plots/latency_cortex-m7.png",
         "plots/latency_x86.png",
@@ -175,7 +176,8 @@ def test_report_renders_deterministically_and_skips_a_bad_file(tmp_path, capsys)
     readme = (tmp_path / "a" / "README.md").read_text()
     assert "| cortex-m7 | generated | counted |" in readme and "not a board's time" in readme
     page = (tmp_path / "a" / "index.html").read_text()
-    assert page.count("data:image/png;base64,") == 4 and "http" not in page.replace("https://", "")
+    assert page.count("data:image/png;base64,") == 5 and "http" not in page.replace("https://", "")
+    assert "Real boards" in readme and "daisy-seed" in readme  # the Cortex-M7 run, seen from its boards
 
 
 def test_the_roofline_bound_is_the_longer_of_bytes_and_multiply_adds():
