@@ -101,7 +101,8 @@ def parts(doc: dict) -> list[tuple[str, str, int]]:
     for name, m in doc["models"].items():
         sizes = symbols["models"].get(name, {"code": 0, "constants": 0})
         out += [(f"{name} code", "code", sizes["code"]), (f"{name} weights", "constants", sizes["constants"])]
-        out.append((f"{name} object", "objects", m["model_bytes"]))
+        copy = m["model_bytes"] >= m["weight_bytes"]  # RTNeural's ModelT holds its own copy of the weights
+        out.append((f"{name} object" + (" (a copy of its weights)" if copy else ""), "objects", m["model_bytes"]))
     other = symbols["other"]
     model_bytes = sum(m["model_bytes"] for m in doc["models"].values())
     out += [
@@ -152,7 +153,7 @@ def weight_time(doc: dict, board: dict, placement: dict) -> float:
     seconds = 0.0
     for name, m in doc["models"].items():
         if m["model_bytes"] >= m["weight_bytes"]:
-            part = f"{name} object"
+            part = f"{name} object (a copy of its weights)"
         elif m["load_heap_bytes"] >= m["weight_bytes"]:
             part = "heap (models' load)"
         else:

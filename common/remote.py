@@ -115,14 +115,15 @@ def from_environment(path: Path, keyfile: str | None = None, run_prefix: str = "
     """The `main` target of a labgrid environment file (its NetworkService or RemotePlace, and its
     SSHDriver's settings); its `options: {run_prefix: ...}` gives a run prefix."""
     from labgrid import Environment
-    from labgrid.exceptions import NoConfigFoundError
+    from labgrid.exceptions import InvalidConfigError, NoConfigFoundError, NoSupplierFoundError
 
     _quiet()
     try:
         env = Environment(config_file=str(path))
         target = env.get_target("main")
-    except (NoConfigFoundError, OSError, ValueError, KeyError) as exc:
-        raise SuiteError(f"not a labgrid environment with a target 'main' ({exc})", path) from None
+    except (InvalidConfigError, NoConfigFoundError, NoSupplierFoundError, OSError, ValueError, KeyError) as exc:
+        why = str(exc).splitlines()[0][:300]
+        raise SuiteError(f"not a labgrid environment with a target 'main' ({why})", path) from None
     if target is None:
         raise SuiteError("no target 'main' in this labgrid environment", path)
     prefix = run_prefix or env.config.get_option("run_prefix", "")

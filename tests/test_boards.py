@@ -319,3 +319,28 @@ LISTING = """
 def test_the_hot_loop_is_the_innermost_multiply_add_loop_without_division():
     found = mca.loops(LISTING)
     assert [(f["start"], f["macs"], len(f["instructions"])) for f in found] == [(0x1000, 4, 5)]
+
+
+def test_bench_runs_on_the_board_of_a_labgrid_environment_file(board, exported, tmp_path, pio_ready, capsys):
+    """--lg-env: the board as a labgrid environment describes it (NetworkService, SSHDriver and
+    its key, and the run prefix as an option)."""
+    device, key, folder = board
+    user, _, rest = device.partition("@")
+    host, _, port = rest.partition(":")
+    env = tmp_path / "lab.yaml"
+    env.write_text(
+        "targets:\n  main:\n    resources:\n      NetworkService:\n"
+        f"        address: {host}\n        username: {user}\n        port: {port}\n"
+        f"    drivers:\n      SSHDriver:\n        keyfile: {key}\n"
+        f"options:\n  run_prefix: {PREFIX}\n"
+    )
+    code, doc = run_bench(
+        "aarch64", "generated-int8", exported, tmp_path, "--lg-env", str(env), "--remote-dir", str(folder)
+    )
+    assert code == 0, capsys.readouterr()
+    assert doc["target"]["device"]["name"] == "lab.yaml:main" and doc["target"]["device"]["run_prefix"] == PREFIX
+    assert doc["parity_ok"]
+    env.write_text("targets: [")
+    code, _ = run_bench("aarch64", "generated-int8", exported, tmp_path / "broken", "--lg-env", str(env))
+    err = capsys.readouterr().err
+    assert code == 2 and f"error: {env}: not a labgrid environment" in err and "Traceback" not in err

@@ -107,7 +107,10 @@ env.Append(
         ("BENCH_TARGET", f'\\"{env.subst("$PIOENV")}\\"'),
         ("RTMB_MODELS_DIR", f'\\"{models_dir.resolve()}\\"'),  # where the JSON engine reads its models
     ],
-    LINKFLAGS=["-Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free"],  # heap counting
+    LINKFLAGS=[
+        "-Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free",  # heap counting
+        "-Wl,-Map=" + str(Path(env.subst("$BUILD_DIR")) / "program.map"),  # where each section went, for people
+    ],
 )
 env.Append(CCFLAGS=engine_flags)  # RTNeural's -I and -D together, as its flags come
 env.Append(CCFLAGS=option("arch", "").split(), LINKFLAGS=option("arch", "").split() + option("link", "").split())
