@@ -44,6 +44,12 @@ def run_on_board(
     folder = board.put([program], f"{target.env}-{engine}")
     command = " ".join(shlex.quote(a) for a in [*board.run_prefix, f"./{program.name}", *args])
     code, out, err = board.run(f"cd {shlex.quote(folder)} && {command}", timeout=timeout)
+    if code == remote.SSH_FAILED:
+        raise SuiteError(
+            f"board {board.name}: lost the SSH connection during the run; no result is saved: {err[-300:]}"
+        )
+    if code == remote.TIMED_OUT:
+        raise SuiteError(f"board {board.name}: no result after {timeout:.0f} s; stopped there, no result is saved")
     if code > 128 or code < 0:
         signal = code - 128 if code > 128 else -code
         raise SuiteError(f"board {board.name}: the program was killed there (signal {signal}); no result is saved")

@@ -37,7 +37,8 @@ MACS = [
 ]
 LINE = re.compile(r"^\s*([0-9a-f]+):\s+(\S+)\s*(.*)$")
 DIVIDE = re.compile(r"^(v?f?div|vdiv\.f32|fdiv|[su]div)")  # an activation loop (tanh's p / q), not a matrix
-BRANCH = re.compile(r"^(b|b\.\w+|b[a-z]{2}(\.[nw])?|cbn?z|tbn?z)$")
+CONDITIONS = "eq|ne|cs|hs|cc|lo|mi|pl|vs|vc|hi|ls|ge|lt|gt|le|al"
+BRANCH = re.compile(rf"^(b|b\.({CONDITIONS})|b({CONDITIONS})(\.[nw])?|b\.[nw]|cbn?z|tbn?z)$")
 
 
 def macs(mnemonic: str, operands: str) -> int:
@@ -48,8 +49,9 @@ def macs(mnemonic: str, operands: str) -> int:
 
 
 def jump(operands: str, address: int) -> int:
-    """A branch's target address (its last plain hex operand), or `address` when it has none."""
-    target = re.match(r"^(?:[a-z0-9]+,\s*)*#?(?:0x)?([0-9a-f]+)\b", operands)
+    """A branch's target address (the hex address objdump prints last, before `<symbol>`), or
+    `address` when it has none."""
+    target = re.search(r"(?:^|[\s,])(?:0x)?([0-9a-f]+)\s*(?:<[^>]*>)?\s*$", operands)
     return int(target.group(1), 16) if target else address
 
 

@@ -27,6 +27,7 @@ REMOTE_ROOT = "rt-music-bench"  # on the board, under the login's home
 # that has 32-bit support).
 MACHINES = {"x86": ("x86_64",), "aarch64": ("aarch64", "arm64"), "armv7": ("armv7l", "armv8l", "aarch64")}
 EMULATED = {"qemu-aarch64": "aarch64", "qemu-arm": "armv7l"}  # a run prefix's emulator: its machine
+TIMED_OUT, SSH_FAILED = 124, 255  # exit codes of coreutils `timeout` and of ssh itself
 
 
 @dataclass
@@ -62,11 +63,17 @@ class Board:
         return out
 
     def run(self, command: str, timeout: float | None = None) -> tuple[int, str, str]:
-        """(exit code, stdout, stderr) of a shell command on the board."""
+        """(exit code, stdout, stderr) of a shell command on the board. With a timeout the board
+        itself stops the command (coreutils `timeout`: exit code TIMED_OUT), so nothing is left
+        running there; ssh exits with SSH_FAILED when the connection is lost."""
         from labgrid.driver import ExecutionError
 
+        if timeout is not None:
+            command = f"timeout -k 5 {int(timeout)} sh -c {shlex.quote(command)}"
         try:
-            out, err, code = self.driver.run(command, timeout=timeout)
+            out, err, code = self.driver.run(
+                command, timeout=None if timeout is None else timeout + 30, decodeerrors="replace"
+            )
         except subprocess.TimeoutExpired:
             raise SuiteError(f"board {self.name}: no answer after {timeout:.0f} s from: {command}") from None
         except ExecutionError as exc:
@@ -77,7 +84,7 @@ class Board:
         """Copy files into `folder` under the board's root; returns the folder."""
         from labgrid.driver import ExecutionError
 
-        remote = f"{self.root}/{folder}"
+        remote = f"{self.root.removeprefix('~/')}/{folder}"  # relative: in the login's home, for ssh and scp alike
         self.check(f"mkdir -p {shlex.quote(remote)}", f"could not make the folder {remote}")
         for path in files:
             try:
@@ -116,17 +123,21 @@ def from_environment(path: Path, keyfile: str | None = None, run_prefix: str = "
     SSHDriver's settings); its `options: {run_prefix: ...}` gives a run prefix."""
     from labgrid import Environment
     from labgrid.exceptions import InvalidConfigError, NoConfigFoundError, NoSupplierFoundError
+    from labgrid.remote.client import Error as CoordinatorError
 
     _quiet()
     try:
         env = Environment(config_file=str(path))
         target = env.get_target("main")
+        options = env.config.data.get("options") or {}
+    except CoordinatorError as exc:  # a RemotePlace: the coordinator unreachable, or the place not acquired
+        raise SuiteError(f"its place: {exc} (acquire it first: labgrid-client -p NAME acquire)", path) from None
     except (InvalidConfigError, NoConfigFoundError, NoSupplierFoundError, OSError, ValueError, KeyError) as exc:
         why = str(exc).splitlines()[0][:300]
         raise SuiteError(f"not a labgrid environment with a target 'main' ({why})", path) from None
     if target is None:
         raise SuiteError("no target 'main' in this labgrid environment", path)
-    prefix = run_prefix or env.config.get_option("run_prefix", "")
+    prefix = run_prefix or str(options.get("run_prefix", "") if isinstance(options, dict) else "")
     return _activate(target, f"{path.name}:main", keyfile, prefix, existing=True)
 
 
@@ -135,15 +146,20 @@ def acquire(
 ) -> Board:
     """The board of a labgrid place: acquired from the coordinator for this run, released after."""
     from labgrid import Target
+    from labgrid.remote.client import Error as CoordinatorError
     from labgrid.resource.remote import RemotePlace
 
+    prefix = split_prefix(run_prefix)
     client(coordinator, place, "acquire")
     undo = [lambda: client(coordinator, place, "release", check=False)]
     try:
         os.environ["LG_COORDINATOR"] = coordinator  # where labgrid's RemotePlace looks
         target = Target(place)
         RemotePlace(target, name=place)
-        board = _activate(target, f"place {place}", keyfile, run_prefix, timeout)
+        board = _activate(target, f"place {place}", keyfile, " ".join(prefix), timeout)
+    except CoordinatorError as exc:
+        undo[0]()
+        raise SuiteError(f"place {place} at {coordinator}: {exc}") from None
     except BaseException:
         undo[0]()
         raise
@@ -154,9 +170,14 @@ def acquire(
 def client(coordinator: str, place: str, *command: str, check: bool = True) -> str:
     """labgrid-client's answer to one command about a place."""
     tool = Path(sys.executable).with_name("labgrid-client")
-    done = subprocess.run(
-        [str(tool), "-x", coordinator, "-p", place, *command], capture_output=True, text=True, timeout=60
-    )
+    try:
+        done = subprocess.run(
+            [str(tool), "-x", coordinator, "-p", place, *command], capture_output=True, text=True, timeout=60
+        )
+    except subprocess.TimeoutExpired:
+        if not check:
+            return ""
+        raise SuiteError(f"place {place}: no answer from the coordinator {coordinator} in 60 s") from None
     if check and done.returncode != 0:
         why = (done.stderr or done.stdout).strip().splitlines()
         raise SuiteError(f"place {place} at {coordinator}: {' '.join(command)} failed ({why[-1] if why else ''})")
@@ -169,6 +190,8 @@ def _activate(
     from labgrid.driver import SSHDriver
 
     _quiet()
+    prefix = split_prefix(run_prefix)
+    keyfile = str(Path(keyfile).expanduser().resolve()) if keyfile else None  # not relative to an env file
     try:
         if existing:
             driver = target.get_driver("SSHDriver", activate=False)
@@ -179,9 +202,16 @@ def _activate(
         target.activate(driver)
     except Exception as exc:  # labgrid raises plain Exception on a connection timeout
         raise SuiteError(f"board {name}: cannot connect over SSH: {ssh_reason(exc)}") from None
-    board = Board(name, driver, tuple(shlex.split(run_prefix)))
+    board = Board(name, driver, prefix)
     board.release.append(lambda: target.deactivate(driver))
     return board
+
+
+def split_prefix(run_prefix: str) -> tuple[str, ...]:
+    try:
+        return tuple(shlex.split(run_prefix))
+    except ValueError as exc:
+        raise SuiteError(f"--run-prefix {run_prefix!r}: {exc}") from None
 
 
 def ssh_reason(exc: BaseException) -> str:

@@ -313,12 +313,19 @@ LISTING = """
     2008:	vfma.f32	s6, s7, s8
     200c:	vdiv.f32	s0, s0, s3
     2010:	bne.n	2000 <activation>
+
+00003000 <straight>:
+    3000:	fmla	v0.4s, v1.4s, v2.4s
+    3004:	fmla	v3.4s, v1.4s, v2.4s
+    3008:	bic	w0, w1, #0xf
+    300c:	tbnz	w0, #3, 3004 <straight+0x4>
 """
 
 
 def test_the_hot_loop_is_the_innermost_multiply_add_loop_without_division():
     found = mca.loops(LISTING)
-    assert [(f["start"], f["macs"], len(f["instructions"])) for f in found] == [(0x1000, 4, 5)]
+    # bic is no branch; tbnz's target is its address operand, not the bit number before it
+    assert [(f["start"], f["macs"], len(f["instructions"])) for f in found] == [(0x1000, 4, 5), (0x3004, 4, 3)]
 
 
 def test_bench_runs_on_the_board_of_a_labgrid_environment_file(board, exported, tmp_path, pio_ready, capsys):
@@ -344,3 +351,9 @@ def test_bench_runs_on_the_board_of_a_labgrid_environment_file(board, exported, 
     code, _ = run_bench("aarch64", "generated-int8", exported, tmp_path / "broken", "--lg-env", str(env))
     err = capsys.readouterr().err
     assert code == 2 and f"error: {env}: not a labgrid environment" in err and "Traceback" not in err
+
+
+def test_a_run_prefix_that_does_not_parse_is_named_before_connecting(board, exported, tmp_path, capsys):
+    code, _ = run_bench("aarch64", "generated-int8", exported, tmp_path, *on_board(board, "--run-prefix", "qemu 'x"))
+    err = capsys.readouterr().err
+    assert code == 2 and 'error: --run-prefix "qemu \'x": No closing quotation' in err and no_result(tmp_path)
