@@ -89,6 +89,11 @@ def load(path: Path = PATH) -> list[dict]:
     return doc["boards"]
 
 
+def object_part(name: str, m: dict) -> str:
+    """The part a model's object is: RTNeural's ModelT object holds its own copy of the weights."""
+    return f"{name} object" + (" (a copy of its weights)" if m["model_bytes"] >= m["weight_bytes"] else "")
+
+
 def parts(doc: dict) -> list[tuple[str, str, int]]:
     """(what, role, bytes) the program of a result needs placed: each model's code, its constants
     (weights) and its object (state; with RTNeural a copy of the weights), then the rest of the
@@ -101,8 +106,7 @@ def parts(doc: dict) -> list[tuple[str, str, int]]:
     for name, m in doc["models"].items():
         sizes = symbols["models"].get(name, {"code": 0, "constants": 0})
         out += [(f"{name} code", "code", sizes["code"]), (f"{name} weights", "constants", sizes["constants"])]
-        copy = m["model_bytes"] >= m["weight_bytes"]  # RTNeural's ModelT holds its own copy of the weights
-        out.append((f"{name} object" + (" (a copy of its weights)" if copy else ""), "objects", m["model_bytes"]))
+        out.append((object_part(name, m), "objects", m["model_bytes"]))
     other = symbols["other"]
     model_bytes = sum(m["model_bytes"] for m in doc["models"].values())
     out += [
@@ -123,14 +127,15 @@ def fit(doc: dict, board: dict) -> dict:
     free = {m["name"]: m["bytes"] for m in board["memories"]}
     placed, unplaced = [], []
     order = ("stack", "objects", "heap", "code", "constants")
-    for what, role, size in sorted(parts(doc), key=lambda p: (order.index(p[1]), -p[2])):
+    needed = parts(doc)
+    for what, role, size in sorted(needed, key=lambda p: (order.index(p[1]), -p[2])):
         where = next((m["name"] for m in board["memories"] if role in m["roles"] and free[m["name"]] >= size), None)
         if where is None:
             unplaced.append({"part": what, "role": role, "bytes": size})
             continue
         free[where] -= size
         placed.append({"part": what, "role": role, "bytes": size, "memory": where})
-    image = sum(size for _, role, size in parts(doc) if role in ("code", "constants"))
+    image = sum(size for _, role, size in needed if role in ("code", "constants"))
     storage = sum(m["bytes"] for m in board["memories"] if m.get("persistent"))
     if image > storage:  # weights copied into RAM at boot come from the image too
         unplaced.append(
@@ -153,7 +158,7 @@ def weight_time(doc: dict, board: dict, placement: dict) -> float:
     seconds = 0.0
     for name, m in doc["models"].items():
         if m["model_bytes"] >= m["weight_bytes"]:
-            part = f"{name} object (a copy of its weights)"
+            part = object_part(name, m)
         elif m["load_heap_bytes"] >= m["weight_bytes"]:
             part = "heap (models' load)"
         else:

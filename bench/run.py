@@ -170,6 +170,7 @@ def run_engines(args, target, chosen, doc, found, saved: list[Path], board, bar)
         harness_args += ["--cold", str(min(args.cold, target.max_blocks))]
     counter = callgrind.version() if count else targets.emulator_version(target) if timing == "counted" else None
     commit = project_commit()
+    cores = {b["mca_cpu"] for b in boards.for_target(boards.load(), target.name)}  # for the per-board estimates
     docs, paths = [], []
     for engine in chosen:
         bar.set_postfix_str(f"{target.name} / {engine}: build")
@@ -188,7 +189,7 @@ def run_engines(args, target, chosen, doc, found, saved: list[Path], board, bar)
             bar.set_postfix_str(f"{engine}: callgrind")
             instructions = callgrind.per_block(built.program)
             bar.update()
-        loop = hot_loop(target, built.program)
+        loop = hot_loop(target, built.program, cores)
         for warning in output["warnings"]:
             tqdm.write(f"warning: {target.name} / {engine}: the harness says: {warning}", file=sys.stderr)
         key = engines.manifest_key(engine)
@@ -213,13 +214,12 @@ def run_engines(args, target, chosen, doc, found, saved: list[Path], board, bar)
     return docs, paths
 
 
-def hot_loop(target: targets.Target, program: Path) -> dict | None:
-    """The program's hottest inner loop and llvm-mca's cycles per iteration for it on each board's
-    core that runs this target (bench/boards.json), for the per-board estimates."""
-    loop = mca.hottest(target, program)
+def hot_loop(target: targets.Target, program: Path, cores: set[str]) -> dict | None:
+    """The program's hottest inner loop and llvm-mca's cycles per iteration for it on each of
+    `cores` (those of the boards that run this target), for the per-board estimates."""
+    loop = mca.hottest(target, program) if cores else None
     if loop is None:
         return None
-    cores = {b["mca_cpu"] for b in boards.for_target(boards.load(), target.name)}
     per_core = {c: mca.cycles(target, loop, c) for c in sorted(cores)}
     return {
         "instructions": len(loop["instructions"]),

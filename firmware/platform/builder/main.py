@@ -3,8 +3,8 @@ the engine it runs them on (the generated engine, or RTNeural with a backend), c
 toolchain an environment names (custom_toolchain: a compiler prefix).
 
 It reads the export folder as `make export` left it (the model table and the test vectors are
-generated there) and imports nothing of the project but the search for C++ dependencies, so a
-build needs neither torch nor the other stages.
+generated there) and imports nothing of the project but the search for C++ dependencies (and,
+to upload, common/remote.py), so a build needs neither torch nor the other stages.
 
 The options each environment sets in platformio.ini:
   custom_toolchain   compiler prefix ("" for the host g++, "aarch64-linux-gnu-", ...)
@@ -26,8 +26,10 @@ The options each environment sets in platformio.ini:
 target, `--run-prefix "qemu-aarch64 -cpu cortex-a72"`.
 """
 
+import argparse
 import json
 import os
+import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -48,7 +50,7 @@ def fail(message):
 
 
 sys.path.insert(0, str(project))  # the project's own packages, also when pio runs outside the venv
-from common import engines  # noqa: E402
+from common import engines, remote  # noqa: E402  (remote: labgrid, imported only when uploading)
 from common.errors import SuiteError  # noqa: E402
 
 prefix = option("toolchain", "")
@@ -122,11 +124,6 @@ if baremetal:
 def upload(target, source, env):
     """Put the program on the board of upload_port, in <remote dir>/<env>, after checking that the
     board's machine runs it."""
-    import argparse
-    import shlex
-
-    from common import remote
-
     port = env.subst("$UPLOAD_PORT") or env.GetProjectOption("upload_port", "")
     if not port:
         fail("no board to upload to: set upload_port = user@host[:port] in platformio.ini, or give --upload-port")
