@@ -8,7 +8,7 @@ CHECKPOINTS ?= checkpoints
 MODELS_DIR ?= build/models
 TRAIN_FLAGS := $(if $(FRESH),--fresh,)
 
-.PHONY: setup data train export validate bench benchmark report regress lint format test clean
+.PHONY: setup data train export import validate bench benchmark report regress lint format test clean
 
 APT_PACKAGES := g++ g++-aarch64-linux-gnu g++-arm-linux-gnueabihf gcc-arm-none-eabi libnewlib-arm-none-eabi \
 	libstdc++-arm-none-eabi-newlib qemu-user qemu-system-arm nlohmann-json3-dev libeigen3-dev valgrind clang-format \
@@ -34,6 +34,10 @@ train:  ## the five models, in sequence (resumes from latest checkpoints)
 export: ## RTNeural JSON, C++ headers, test vectors and manifest.json under build/models/ (from the checkpoints alone), then validate them
 	$(PY) -m exporter export --checkpoints $(CHECKPOINTS) --out $(MODELS_DIR)
 	$(PY) -m exporter validate --checkpoints $(CHECKPOINTS) --out $(MODELS_DIR)
+
+# make import FILES="amp.json pedal.nam" [NAME=name] [RATE=sample|block]: added to the models there
+import:  ## model files of other projects (RTNeural JSON, AIDA-X, GuitarML, NAM, TorchScript) into build/models, validated
+	$(PY) -m exporter import $(FILES) --out $(MODELS_DIR) $(if $(NAME),--name $(NAME),) $(if $(RATE),--rate $(RATE),)
 
 validate:  ## check the export against torch, and in RTNeural where it is found (RTNEURAL_DIR)
 	$(PY) -m exporter validate --checkpoints $(CHECKPOINTS) --out $(MODELS_DIR)

@@ -21,6 +21,7 @@ const char* rtmb_name(int index);
 int rtmb_input_size(int index);
 int rtmb_output_size(int index);
 long long rtmb_parameter_count(int index);
+int rtmb_per_sample(int index);
 int rtmb_reset(int index);
 int rtmb_forward(int index, const float* in, float* out);
 int rtmb_run(int index, const float* inputs, int steps, float* outputs);
@@ -94,6 +95,10 @@ class Models:
         self._index(name)
         return self.sizes[name][1]
 
+    def per_sample(self, name: str) -> bool:
+        """Whether the model takes one step per audio sample (else one per block)."""
+        return self.lib.rtmb_per_sample(self._index(name)) == 1
+
     def parameter_count(self, name: str) -> int:
         return self.lib.rtmb_parameter_count(self._index(name))
 
@@ -105,7 +110,8 @@ class Models:
         return self.run(name, np.asarray(x, dtype=np.float32).reshape(1, -1))[0]
 
     def run(self, name: str, inputs: np.ndarray) -> np.ndarray:
-        """Consecutive blocks (a [steps, input_size] array) in one call; state carried throughout."""
+        """Consecutive steps (a [steps, input_size] array) in one call, state carried throughout: a
+        block-rate model's blocks, or a sample-rate model's samples (run in audio blocks)."""
         i = self._index(name)
         n_in, n_out = self.sizes[name]
         inputs = np.ascontiguousarray(inputs, dtype=np.float32)

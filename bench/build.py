@@ -94,7 +94,7 @@ def build(target: Target, engine: str, models_dir: Path | None = None, root: Pat
         compiler=compiler_version(target),
         flags=[*target.build_flags, *engine_flags],
         sizes=sizes(target, program),
-        symbols=symbols(target, program, manifest.models(doc)),
+        symbols=symbols(target, program, model_scopes(doc)),
     )
 
 
@@ -122,32 +122,87 @@ def sizes(target: Target, program: Path) -> dict:
 # nm's symbol types: functions; initialised objects (u: a C++17 inline variable, GNU's unique
 # global); zeroed ones
 CODE, CONSTANT, STATE = "TtWw", "VvRrDdu", "Bb"
+# The class whose noinline `<name>_forward` member functions run each model, with the model's
+# forward() inlined (exporter/tables.py): the model's code when the engine's own is all inline.
+PROCESSOR = ("models", "Processor")
 
 
-def symbols(target: Target, program: Path, names: list[str]) -> dict:
-    """The linked image's symbols (nm -S), summed: per model its code (functions whose name holds
-    the model's: its forward(), with the kernels inlined) and its constants (its weight arrays, and
-    for int8 their scales), and the rest of the program's code and constants. What a model's
-    object holds (its state, and with RTNeural a copy of the weights) is in the result's model_bytes."""
+def model_scopes(doc: dict) -> dict[str, list[str]]:
+    """Each model's C++ namespaces, one per engine of the export (the manifest's `namespace`,
+    `<engine namespace>::<name>`: generated::dense, models::dense, generated_int8::dense...)."""
+    return {m["name"]: sorted({e["namespace"] for e in m["engines"].values()}) for m in doc["models"]}
+
+
+def qualified_name(demangled: str) -> list[str]:
+    """The components of a demangled symbol's qualified name, without its return type, template
+    arguments, parameters or a prefix such as `guard variable for`.
+
+    >>> qualified_name("void rtmb::dense<16, 8>(float const*, float*)")
+    ['rtmb', 'dense']
+    >>> qualified_name("models::Processor::gru_forward(float const*, int) [clone .cold]")
+    ['models', 'Processor', 'gru_forward']
+    >>> qualified_name("guard variable for generated::m::weights::layer0_w")
+    ['generated', 'm', 'weights', 'layer0_w']
+    """
+    text = demangled.replace("(anonymous namespace)", "{anonymous}")
+    depth, token, tokens = 0, "", []
+    for c in text:
+        if depth == 0 and (c == "(" or (token.rsplit("::", 1)[-1] == "operator" and not (c.isalnum() or c == "_"))):
+            break  # the parameters, or an operator's name (which may hold '<', '>' or '(')
+        if c == "<":
+            depth += 1
+        elif c == ">":
+            depth -= 1
+        elif depth == 0 and c == " ":
+            tokens.append(token)
+            token = ""
+        elif depth == 0:
+            token += c
+    tokens.append(token)
+    name = next((t for t in reversed(tokens) if t), "")
+    return [part for part in name.split("::") if part]
+
+
+def attribute(nm_output: str, scopes: dict[str, list[str]]) -> dict:
+    """`nm -S -C --defined-only` output summed per model and for the rest of the program. A
+    symbol is a model's when its qualified name lies in one of the model's namespaces (scopes) or
+    is the Processor's `<name>_forward`, component by component: a model called `dense` does not
+    take the kernel rtmb::dense, nor a model called `m` every name holding an m."""
+    by_scope = {tuple(ns.split("::")): name for name, nss in scopes.items() for ns in nss}
+    forwards = {f"{name}_forward": name for name in scopes}
+    models = {n: {"code": 0, "constants": 0} for n in scopes}
+    other = {"code": 0, "constants": 0, "zeroed": 0}
+    for line in nm_output.splitlines():
+        parts = line.split(maxsplit=3)
+        if len(parts) < 4 or not all(c in "0123456789abcdef" for c in parts[1]):
+            continue
+        size, kind, symbol = int(parts[1], 16), parts[2], parts[3]
+        what = "code" if kind in CODE else "constants" if kind in CONSTANT else "zeroed" if kind in STATE else None
+        if what is None:
+            continue
+        name = qualified_name(symbol)
+        inside = (tuple(name[:k]) for k in range(len(name) - 1, 0, -1))  # the scopes it lies in, innermost first
+        model = next((by_scope[scope] for scope in inside if scope in by_scope), None)
+        if model is None and len(name) == 3 and tuple(name[:2]) == PROCESSOR:
+            model = forwards.get(name[2])
+        if model is not None and what != "zeroed":
+            models[model][what] += size
+        else:
+            other[what] += size
+    return {"models": models, "other": other}
+
+
+def symbols(target: Target, program: Path, scopes: dict[str, list[str]]) -> dict:
+    """The linked image's symbols (nm -S, demangled), summed (attribute()): per model its code (the
+    Processor's `<name>_forward`, with the model's forward() inlined, and any function of its own
+    namespace) and its constants (its weight arrays, and for int8 their scales); the rest of the
+    program's code (the kernels a model calls out of line among it), constants and zeroed data.
+    What a model's object holds (its state, and with RTNeural a copy of the weights) is in the
+    result's model_bytes."""
     out = subprocess.run(
         [f"{target.toolchain}nm", "-S", "-C", "--defined-only", str(program)],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    models = {n: {"code": 0, "constants": 0} for n in names}
-    other = {"code": 0, "constants": 0, "zeroed": 0}
-    for line in out.splitlines():
-        parts = line.split(maxsplit=3)
-        if len(parts) < 4 or not all(c in "0123456789abcdef" for c in parts[1]):
-            continue
-        size, kind, name = int(parts[1], 16), parts[2], parts[3]
-        what = "code" if kind in CODE else "constants" if kind in CONSTANT else "zeroed" if kind in STATE else None
-        if what is None:
-            continue
-        model = next((n for n in names if n in name), None)
-        if model is not None and what != "zeroed":
-            models[model][what] += size
-        else:
-            other[what] += size
-    return {"models": models, "other": other}
+    return attribute(out, scopes)

@@ -27,6 +27,12 @@ void step(int index, const float* in, float* out) {
     std::memcpy(out, processor.forward(index, input), sizeof(float) * e.outputSize);
 }
 
+// A sample-rate model: `samples` steps in one call, as a plugin's audio callback makes it.
+void block(int index, const float* in, int samples, float* out) {
+    const models::Info& e = models::kInfo[index];
+    std::memcpy(out, processor.forward(index, in, samples), sizeof(float) * e.outputSize * samples);
+}
+
 }  // namespace
 
 extern "C" {
@@ -35,6 +41,8 @@ int rtmb_count() { return models::kCount; }
 const char* rtmb_name(int index) { return entry(index) ? entry(index)->name : nullptr; }
 int rtmb_input_size(int index) { return entry(index) ? entry(index)->inputSize : -1; }
 int rtmb_output_size(int index) { return entry(index) ? entry(index)->outputSize : -1; }
+// 1 for a model that takes one step per audio sample, 0 for one step per block, -1 out of range.
+int rtmb_per_sample(int index) { return entry(index) ? int(entry(index)->perSample) : -1; }
 long long rtmb_parameter_count(int index) {
     return entry(index) ? static_cast<long long>(entry(index)->parameterCount) : -1;
 }
@@ -53,10 +61,18 @@ int rtmb_forward(int index, const float* in, float* out) {
     return 0;
 }
 
-// `steps` consecutive blocks in one call (row-major inputs and outputs), state carried throughout.
+// `steps` consecutive steps in one call (row-major inputs and outputs), state carried throughout: a
+// block-rate model one block each, a sample-rate model in blocks of up to kMaxBlockSize samples.
 int rtmb_run(int index, const float* inputs, int steps, float* outputs) {
     const models::Info* e = entry(index);
     if (!e || steps < 0) return -1;
+    if (e->perSample) {
+        for (int t = 0; t < steps; t += models::kMaxBlockSize) {
+            const int n = steps - t < models::kMaxBlockSize ? steps - t : models::kMaxBlockSize;
+            block(index, inputs + t * e->inputSize, n, outputs + t * e->outputSize);
+        }
+        return 0;
+    }
     for (int t = 0; t < steps; ++t) step(index, inputs + t * e->inputSize, outputs + t * e->outputSize);
     return 0;
 }

@@ -13,6 +13,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from common import layout
 from common.errors import SuiteError
 
 BLOCKS = (4, 24)
@@ -63,10 +64,10 @@ def counts(program: Path, blocks: int, workdir: Path) -> tuple[int, dict[str, in
 
 
 def per_block(program: Path) -> dict[str, int]:
-    """{"set": instructions per block, "<model>": instructions per forward()}."""
+    """{layout.SET: instructions per block, "<model>": instructions per forward()}."""
     with tempfile.TemporaryDirectory() as tmp:
         (t1, f1), (t2, f2) = (counts(program, n, Path(tmp)) for n in BLOCKS)
     span = BLOCKS[1] - BLOCKS[0]
-    result = {"set": round((t2 - t1) / span)}
+    result = {layout.SET: round((t2 - t1) / span)}
     result.update({name: round((f2[name] - f1.get(name, 0)) / span) for name in f2})
     return result

@@ -14,8 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bench import results
+from common import layout
 
-SET = "set"
+SET = layout.SET  # the model name of the whole set's figures
 GATED = ("instructions", "text", "data", "bss", "weight_bytes")  # compared as a change against a threshold
 
 

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 from bench.targets import Target
-from common import remote
+from common import layout, remote
 from common.errors import SuiteError
 
 
@@ -77,10 +77,10 @@ def parse(text: str, source: str = "harness output") -> dict:
             out["meta"] = obj
         elif kind in ("parity", "model", "latency", "latency_cold"):
             name = obj.pop("model")
-            if kind == "latency" and name == "set":
+            if kind == "latency" and name == layout.SET:  # the whole set, beside the models
                 out["set"] = obj
                 continue
-            if kind == "latency_cold" and name == "set":
+            if kind == "latency_cold" and name == layout.SET:
                 out["set_cold"] = obj
                 continue
             entry = out["models"].setdefault(name, {})

@@ -66,6 +66,8 @@ def load(engine: str, models_dir: Path, checkpoints: Path, only: list[str] | Non
     for row in doc["models"]:
         if only is not None and row["name"] not in only:
             continue
+        if "checkpoint" not in row:  # an imported model: no PyTorch module of ours to run it
+            continue
         spec = get(row["name"])
         model, _ = checkpoint.load(Path(checkpoints) / row["checkpoint"]["file"], spec)
         vec = manifest_vectors(models_dir, row)

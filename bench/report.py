@@ -78,11 +78,11 @@ def ordered(docs: list[dict]) -> list[dict]:
 def latency_plot(target: str, docs: list[dict]) -> bytes:
     """p50 bars per model and for the set, one bar per engine; whiskers to p99, a dot at the max."""
     plt = _plt()
-    models = [*docs[0]["models"], "set"]
+    models = [*docs[0]["models"], layout.SET]
     fig, ax = plt.subplots(figsize=(9, 4))
     width = 0.8 / len(docs)
     for k, doc in enumerate(docs):
-        lat = [doc["models"][m]["latency_us"] if m != "set" else doc["set"]["latency_us"] for m in models]
+        lat = [doc["models"][m]["latency_us"] if m != layout.SET else doc["set"]["latency_us"] for m in models]
         xs = [i + (k - (len(docs) - 1) / 2) * width for i in range(len(models))]
         p50 = [v["p50"] for v in lat]
         ax.bar(xs, p50, width, label=engine_label(doc), color=ENGINE_COLOURS.get(results.engine_name(doc)))
@@ -148,10 +148,10 @@ def history_plot(docs: list[dict]) -> bytes | None:
     fig, axes = plt.subplots(len(keys), 1, figsize=(10, 2.2 * len(keys)), squeeze=False)
     for ax, key in zip(axes[:, 0], keys, strict=True):
         commits = list(series[key])
-        models = sorted({m for v in series[key].values() for m in v}, key=lambda m: (m == "set", m))
+        models = sorted({m for v in series[key].values() for m in v}, key=lambda m: (m == layout.SET, m))
         for k, model in enumerate(models):
             ys = [series[key][c].get(model) for c in commits]
-            ax.plot(range(len(commits)), ys, "o-", ms=3, label=model, color="black" if model == "set" else f"C{k}")
+            ax.plot(range(len(commits)), ys, "o-", ms=3, label=model, color="black" if model == layout.SET else f"C{k}")
         ax.set_yscale("log")
         ax.set_xticks(range(len(commits)), commits, fontsize=7)
         ax.set_title(f"{key[0]} / {key[1]}: instructions per block", fontsize=9)

@@ -39,6 +39,19 @@ def host_cpu() -> str:
     return platform.processor() or platform.machine()
 
 
+def per_sample(m: dict, meta: dict, instructions: int | None) -> dict:
+    """A sample-rate model's block figures per audio sample: ns (p50), the real-time factor as the
+    field gives it (audio seconds per compute second, from the mean) and instructions."""
+    steps = m["steps_per_block"]
+    mean = m["latency"]["mean"]
+    return {
+        "steps_per_block": steps,
+        "ns_p50": m["latency"]["p50"] * 1000 / steps,
+        "real_time_factor": meta["deadline_us"] / mean if mean > 0 else 0.0,
+        "instructions": None if instructions is None else instructions / steps,
+    }
+
+
 def document(
     target: Target,
     engine: str,
@@ -69,7 +82,10 @@ def document(
             "latency_us": {k: m["latency"][k] for k in LATENCY_KEYS},
             "latency_cold_us": {k: m["latency_cold"][k] for k in LATENCY_KEYS} if "latency_cold" in m else None,
             "instructions_per_forward": instructions.get(name),
+            "rate": m.get("rate", "block"),
         }
+        if models[name]["rate"] == "sample":
+            models[name]["per_sample"] = per_sample(m, meta, instructions.get(name))
     rss = output["process"]["peak_rss_kib"] if output["process"] else -1
     doc = {
         "schema": SCHEMA_ID,
@@ -106,7 +122,7 @@ def document(
             "latency_us": {k: output["set"][k] for k in LATENCY_KEYS},
             "deadline_misses": output["set"]["deadline_misses"],
             "real_time_factor": output["set"]["real_time_factor"],
-            "instructions_per_block": instructions.get("set"),
+            "instructions_per_block": instructions.get(layout.SET),
             "latency_cold_us": {k: output["set_cold"][k] for k in LATENCY_KEYS} if output.get("set_cold") else None,
             "cold_blocks": output["set_cold"]["blocks"] if output.get("set_cold") else 0,
         },

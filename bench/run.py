@@ -247,12 +247,16 @@ def summary(doc: dict) -> str:
     rows = []
     for name, m in doc["models"].items():
         lat = m["latency_us"]
+        ps = m.get("per_sample")
         rows.append(
             (
                 name,
                 *(f"{lat[k]:.1f}" for k in ("p50", "p95", "p99", "max")),
                 f"{lat['mean'] / doc['config']['deadline_us']:.4f}",
                 fmt_int(m["instructions_per_forward"]),
+                f"{ps['ns_p50']:.1f}" if ps else "-",
+                f"{ps['real_time_factor']:,.0f}x" if ps else "-",
+                "-" if not ps or ps["instructions"] is None else f"{ps['instructions']:,.0f}",
                 f"{m['parity_max_abs_error']:.1e}",
                 f"{m['model_bytes']:,}",
             )
@@ -264,6 +268,9 @@ def summary(doc: dict) -> str:
             *(f"{s['latency_us'][k]:.1f}" for k in ("p50", "p95", "p99", "max")),
             f"{s['real_time_factor']:.4f}",
             fmt_int(s["instructions_per_block"]),
+            "-",
+            "-",
+            "-",
             "ok" if doc["parity_ok"] else "FAIL",
             f"{sum(m['model_bytes'] for m in doc['models'].values()):,}",
         )
@@ -277,7 +284,23 @@ def summary(doc: dict) -> str:
         f"binary text {b['binary']['text']:,} data {b['binary']['data']:,} bss {b['binary']['bss']:,}; "
         f"build {b['seconds']:.1f} s{' (reused)' if b['reused'] else ''}"
     )
-    columns = ("model", "p50", "p95", "p99", "max", "RTF", "instr/block", "parity", "model bytes")
+    # mean/deadline: the share of the block's time used. A sample-rate model (one step per audio
+    # sample) also shows ns per sample, the field's real-time factor (audio seconds per compute
+    # second) and instructions per sample.
+    columns = (
+        "model",
+        "p50",
+        "p95",
+        "p99",
+        "max",
+        "mean/deadline",
+        "instr/block",
+        "ns/sample",
+        "real time",
+        "instr/sample",
+        "parity",
+        "model bytes",
+    )
     cold = doc["set"].get("latency_cold_us")
     if cold:
         warm = doc["set"]["latency_us"]

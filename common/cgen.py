@@ -10,8 +10,12 @@ import re
 
 import numpy as np
 
-# C++ keywords and names a generated identifier must not take.
-RESERVED = frozenset(
+from common import layout
+from common.errors import SuiteError
+
+# The C++ keywords (C++17, and C++20's, so a later standard does not break an export) and the
+# alternative tokens: no identifier may be one.
+CPP_KEYWORDS = frozenset(
     [
         "alignas",
         "alignof",
@@ -26,12 +30,19 @@ RESERVED = frozenset(
         "case",
         "catch",
         "char",
+        "char8_t",
         "char16_t",
         "char32_t",
         "class",
+        "co_await",
+        "co_return",
+        "co_yield",
         "compl",
+        "concept",
         "const",
+        "consteval",
         "constexpr",
+        "constinit",
         "const_cast",
         "continue",
         "decltype",
@@ -69,6 +80,7 @@ RESERVED = frozenset(
         "public",
         "register",
         "reinterpret_cast",
+        "requires",
         "return",
         "short",
         "signed",
@@ -97,28 +109,54 @@ RESERVED = frozenset(
         "while",
         "xor",
         "xor_eq",
-        "models",
-        "vectors",
-        "detail",
-        "std",
     ]
 )
+# Lower-case names the compilers or the C library define as object-like macros (GNU modes define
+# `linux` and `unix`; glibc `errno`, `stdin`...): a namespace of that name would not compile.
+CPP_MACROS = frozenset(["linux", "unix", "i386", "errno", "stdin", "stdout", "stderr"])
+# Namespaces the generated code names: a model's namespace sits beside them (<engine>::<name>) and
+# its code names some of them unqualified (rtmb:: in the generated engine, std:: everywhere), so a
+# model of that name would hide them (exporter/engine.py, header.py, tables.py; a test checks the
+# engines' namespaces are here).
+GENERATED_NAMES = frozenset(
+    ["std", "detail", "rtmb", "models", "vectors", "generated", "generated_f16", "generated_int8", "rtneural_json"]
+)
+RESERVED = CPP_KEYWORDS | CPP_MACROS | GENERATED_NAMES | layout.RESERVED_NAMES
+
+SNAKE_CASE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
+
+
+class BadName(SuiteError, ValueError):
+    """A model name no export can use: one line, naming the name and the way out."""
 
 
 def identifier(name: str) -> str:
-    """`name` if it is a legal, unreserved C++ identifier for a namespace.
+    """`name` if it can name a model: snake_case (lower-case letters and digits in words joined by
+    single underscores, so no C++ reserved identifier such as `_x` or `a__b`, and none that the
+    generated `<name>_`, `<name>_forward` make one), not a C++ keyword or macro, not a namespace
+    the generated code uses, and not one of the suite's own words (layout.RESERVED_NAMES). The one
+    check of a model's name, wherever it comes from.
 
     >>> identifier("dynamics_engine")
     'dynamics_engine'
-    >>> identifier("class")
+    >>> identifier("class")  # doctest: +IGNORE_EXCEPTION_DETAIL
     Traceback (most recent call last):
-    ValueError: 'class' is reserved in C++ or by the generated code
+    common.cgen.BadName: model name 'class': a C++ keyword; ...
     """
-    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name) or "__" in name:
-        raise ValueError(f"{name!r} is not a legal C++ identifier")
-    if name in RESERVED:
-        raise ValueError(f"{name!r} is reserved in C++ or by the generated code")
-    return name
+    way_out = "give the model another name (--name NAME)"
+    if not isinstance(name, str) or not SNAKE_CASE.fullmatch(name):
+        why = "not snake_case (a lower-case letter, then lower-case letters and digits, words joined by one _)"
+    elif name in CPP_KEYWORDS:
+        why = "a C++ keyword"
+    elif name in CPP_MACROS:
+        why = "a macro the compilers or the C library define"
+    elif name in GENERATED_NAMES:
+        why = "a namespace the generated C++ uses"
+    elif name in layout.RESERVED_NAMES:
+        why = f"reserved by the suite ({layout.SET!r}: all the models together; {layout.ALL!r}: every model)"
+    else:
+        return name
+    raise BadName(f"model name {name!r}: {why}; {way_out}")
 
 
 def hex_float(x: float) -> str:

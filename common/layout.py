@@ -23,6 +23,20 @@ PARITY_TOLERANCE = 1e-5
 # The test vectors: steps of one continuous validation sequence, so recurrent state is exercised.
 PROBE_STEPS = 64
 
+# The word the harness, the results and the gate use, beside model names, for all of an export's
+# models together (a block's latency, instructions per block, the binary's sections); and the
+# word `--models` takes for every model. No model may be called either (common/cgen.identifier).
+SET = "set"
+ALL = "all"
+RESERVED_NAMES = frozenset([SET, ALL])
+
+# Per audio sample: the longest block a sample-rate model takes in one call (RTMB_MAX_BLOCK_SIZE),
+# and the most steps of a model's test vectors compiled into a program (a board has no file
+# system; 8192 samples are 0.17 s at 48 kHz); the Python checks run the whole vectors.
+MAX_BLOCK_SIZE = 4096
+TARGET_VECTOR_STEPS = 8192
+RATES = ("block", "sample")  # one step per audio block, or one per audio sample
+
 
 def within(error: float, tolerance: float = PARITY_TOLERANCE) -> bool:
     """`error <= tolerance`, written so that a NaN error fails."""

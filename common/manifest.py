@@ -16,7 +16,7 @@ from pathlib import Path
 from common import jsonfile
 from common.errors import SuiteError
 
-SCHEMA_ID = "rt-music-bench/manifest/2"
+SCHEMA_ID = "rt-music-bench/manifest/3"
 NAME = "manifest.json"
 KERNELS = "rtmb_kernels.h"  # the generated engine's kernels, shipped in every export
 MAX_BYTES = 64 << 20  # far above any real manifest: a larger file is refused before it is parsed
@@ -37,6 +37,12 @@ def load(models_dir: str | Path) -> dict:
     doc = jsonfile.read(path, MAX_BYTES, "manifest", "export the models first (make export)")
     jsonfile.check(doc, schema(), SCHEMA_ID, path)
     return doc
+
+
+def schema_of(path: Path) -> str | None:
+    """The schema a manifest says it follows, or None when it says none (read within bounds)."""
+    doc = jsonfile.read(path, MAX_BYTES, "manifest")
+    return doc.get("schema") if isinstance(doc, dict) and isinstance(doc.get("schema"), str) else None
 
 
 def models(doc: dict) -> list[str]:

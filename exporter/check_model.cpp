@@ -1,7 +1,8 @@
 // Loads one exported model three ways -- RTNeural's dynamic json_parser, ModelT::parseJson, and the
 // generated header's loadWeights -- runs the test vectors through each, and prints each path's
 // max abs error against PyTorch on a line starting "RESULT ".
-// Build: -DMODEL_HEADER='"<name>.h"' -DMODEL_NS=<name>; run: check <name>.json <name>.vectors.json
+// Build: -DMODEL_HEADER='"<name>.h"' -DMODEL_NS=<name>; run: check <name>.json <name>.vectors.json [skip]
+// (skip: the model adds its first inputs to its outputs, as models::Processor does for every engine)
 #include MODEL_HEADER
 
 #include <algorithm>
@@ -14,6 +15,8 @@
 
 using Vectors = std::vector<std::vector<float>>;
 
+bool skip = false;
+
 // The largest absolute error; a NaN anywhere makes the result NaN (std::max would drop it).
 template <typename Forward>
 double maxError(const Vectors& inputs, const Vectors& expected, Forward&& forward) {
@@ -21,7 +24,8 @@ double maxError(const Vectors& inputs, const Vectors& expected, Forward&& forwar
     for (std::size_t t = 0; t < inputs.size(); ++t) {
         const float* y = forward(inputs[t].data());
         for (std::size_t i = 0; i < expected[t].size(); ++i) {
-            const double err = std::abs(double(y[i]) - double(expected[t][i]));
+            const float out = skip ? y[i] + inputs[t][i] : y[i];
+            const double err = std::abs(double(out) - double(expected[t][i]));
             if (!std::isnan(worst) && !(err <= worst)) worst = err;
         }
     }
@@ -39,10 +43,11 @@ std::string number(double x) {
 }
 
 int main(int argc, char** argv) {
-    if (argc != 3) {
-        std::cerr << "usage: " << argv[0] << " MODEL.json MODEL.vectors.json\n";
+    if (argc < 3 || argc > 4) {
+        std::cerr << "usage: " << argv[0] << " MODEL.json MODEL.vectors.json [skip]\n";
         return 2;
     }
+    skip = argc == 4 && std::string(argv[3]) == "skip";
     nlohmann::json modelJson, vectorsJson;
     std::ifstream(argv[1]) >> modelJson;
     std::ifstream(argv[2]) >> vectorsJson;

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from common.cgen import array_code
 from exporter import int8_reference, runtime
-from exporter.layers import BY_JSON_TYPE, ExportError, count, out_size
+from exporter.layers import BY_JSON_TYPE, ExportError, count, sizes, walk
 from exporter.layers.base import BLOCK
 
 KERNELS = Path(__file__).with_name("rtmb_kernels.h")
@@ -41,23 +41,19 @@ def reference_json(model_json: dict, precision: str) -> dict:
 
 def steps(model_json: dict, model_name: str, precision: str = "float32") -> list:
     """Each JSON layer's EngineStep, or an ExportError naming the layer the engine cannot generate."""
-    out, size = [], int(model_json["in_shape"][-1])
-    for i, e in enumerate(model_json["layers"]):
+    out = []
+    for i, (e, size) in enumerate(walk(model_json)):
         try:
             out.append(BY_JSON_TYPE[e["type"]].engine(e, size, precision))
         except ValueError as exc:
             raise ExportError(model_name, f"{i} ({e['type']})", str(exc)) from None
-        size = out_size(e) if e["type"] != "activation" else size
     return out
 
 
 def render(
     name: str, model_json: dict, comment: str, model_name: str, namespace: str = "generated", precision: str = "float32"
 ) -> str:
-    in_size = int(model_json["in_shape"][-1])
-    out = in_size
-    for e in model_json["layers"]:
-        out = out_size(e) if e["type"] != "activation" else out
+    in_size, out = sizes(model_json)
     params = sum(count(e) for e in model_json["layers"])
     arrays, members, resets, body = [], [], [], []
     x = "x"
@@ -69,6 +65,10 @@ def render(
             for suffix, size, *rest in step.buffers
         ]
         resets += [f"        std::memset({p}_{suffix}, 0, sizeof({p}_{suffix}));" for suffix in step.state]
+        resets += [
+            f"        std::memcpy({p}_{buffer} + {offset}, weights::{p}_{name}, sizeof(weights::{p}_{name}));"
+            for buffer, offset, name in step.initial
+        ]
         body += [f"        {line.format(x=x, p=p)}" for line in step.forward]
         x = step.out.format(p=p)
     weights = "\n".join(arrays)
@@ -102,7 +102,7 @@ namespace weights {{
 // State and scratch only: the weights above are read in place, never copied.
 class Model {{
 public:
-    // Clears the recurrent state.
+    // Clears the recurrent state (to a recurrent layer's learned initial state where it has one).
     void reset() noexcept {{
 {chr(10).join(resets) if resets else "        // no state"}
     }}

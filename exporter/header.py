@@ -8,7 +8,7 @@ Weights are hexadecimal float literals (exact, and shorter than decimal).
 from __future__ import annotations
 
 from common.cgen import array_code
-from exporter.layers import BY_JSON_TYPE, count, out_size
+from exporter.layers import BY_JSON_TYPE, count, sizes, walk
 
 PREAMBLE = """\
 #pragma once
@@ -52,26 +52,20 @@ inline std::vector<std::vector<std::vector<float>>> convKernel(const float* kern
 
 
 def modelt_types(model_json: dict) -> list[str]:
-    types, size = [], int(model_json["in_shape"][-1])
-    for e in model_json["layers"]:
-        types += BY_JSON_TYPE[e["type"]].modelt(e, size)
-        size = out_size(e) if e["type"] != "activation" else size
-    return types
+    return [t for e, size in walk(model_json) for t in BY_JSON_TYPE[e["type"]].modelt(e, size)]
 
 
 def render(name: str, model_json: dict, comment: str) -> str:
     """The header for model `name` (snake case) from its RTNeural JSON."""
-    in_size = int(model_json["in_shape"][-1])
+    in_size, out = sizes(model_json)
     types = modelt_types(model_json)
-    arrays, loads, slot, size = [], [], 0, in_size
-    for i, e in enumerate(model_json["layers"]):
+    arrays, loads, slot = [], [], 0
+    for i, (e, size) in enumerate(walk(model_json)):
         unit = BY_JSON_TYPE[e["type"]]
         a, code = unit.cpp(e, slot, f"layer{i}")
         arrays += a
         loads += code
         slot += len(unit.modelt(e, size))  # a dense layer with an activation fills two slots
-        size = out_size(e) if e["type"] != "activation" else size
-    out = size
     params = sum(count(e) for e in model_json["layers"])
     type_list = ",\n    ".join(types)
     parts = [

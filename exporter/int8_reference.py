@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from exporter.layers import batchnorm, out_size, prelu
+from exporter.layers import batchnorm, conv1d, lstm, prelu, walk
 from models import quantize
 
 F = np.float32
@@ -77,14 +77,35 @@ class Matrix:
         return madd(sums, F(xs) * self.scale, F(0) if bias is None else np.asarray(bias, F))
 
 
+class Conv1D:
+    """rtmb::conv1d: the past frames kept (float32), and per group one Matrix over its k taps' input
+    slices, oldest first, quantised as one vector."""
+
+    def __init__(self, e: dict, in_size: int):
+        self.k, self.d = int(e["kernel_size"][-1]), int(e["dilation"][-1])
+        self.in_size, self.groups = in_size, int(e.get("groups", 1))
+        self.matrices = [Matrix(m) for m in conv1d.fused(e)]
+        self.bias = np.asarray(e["weights"][1], F).reshape(self.groups, -1)
+        self.reset()
+
+    def reset(self):
+        self.frames = np.zeros(((self.k - 1) * self.d + 1, self.in_size), F)
+
+    def step(self, x: np.ndarray) -> np.ndarray:
+        self.frames = np.vstack([self.frames[1:], np.asarray(x, F)[None]])
+        taps = self.frames[:: self.d].reshape(self.k, self.groups, -1)  # [k][group][in/groups]
+        return np.concatenate([m(taps[:, g].ravel(), self.bias[g]) for g, m in enumerate(self.matrices)])
+
+
 class Layer:
     def __init__(self, e: dict, in_size: int):
         self.kind, self.act = e["type"], e.get("activation") or ""
         w = [np.asarray(a, F) for a in e["weights"]]
         if self.kind in ("dense", "time-distributed-dense"):
             self.W, self.b = Matrix(w[0]), (w[1] if len(w) > 1 else None)
-        elif self.kind == "lstm":
-            self.WU, self.b, self.H = Matrix(np.vstack([w[0], w[1]])), w[2], w[1].shape[0]
+        elif self.kind == "lstm":  # W and U apart, x and h quantised apart, as for the GRU
+            self.W, self.U, self.b, self.H = Matrix(w[0]), Matrix(w[1]), w[2], w[1].shape[0]
+            self.h0, self.c0 = (v.astype(F) for v in lstm.initial_state(e))
         elif self.kind == "gru":
             self.W, self.U, self.b, self.H = Matrix(w[0]), Matrix(w[1]), w[2], w[1].shape[0]
         elif self.kind == "batchnorm":
@@ -92,14 +113,19 @@ class Layer:
             self.scale, self.shift = (a for _, a in step.arrays)
         elif self.kind == "prelu":
             self.alpha = prelu.Runtime(e, in_size).alpha.astype(F)
+        elif self.kind == "conv1d":
+            self.conv = Conv1D(e, in_size)
         elif self.kind != "activation":
             raise ValueError(f"the int8 engine has no {self.kind} layer")
         self.reset()
 
     def reset(self):
-        if self.kind in ("lstm", "gru"):
+        if self.kind == "conv1d":
+            self.conv.reset()
+        if self.kind == "lstm":  # from the learned initial state, zero where there is none
+            self.h, self.c = self.h0.copy(), self.c0.copy()
+        if self.kind == "gru":
             self.h = np.zeros(self.H, F)
-            self.c = np.zeros(self.H, F)
 
     def step(self, x: np.ndarray) -> np.ndarray:
         H = getattr(self, "H", 0)
@@ -107,7 +133,7 @@ class Layer:
             y = self.W(x, self.b)
             return ACTIVATIONS[self.act](y) if self.act else y
         if self.kind == "lstm":
-            z = self.WU(np.concatenate([x, self.h]), self.b)
+            z = self.U(self.h, self.W(x, self.b))  # madd(sum_h, hs * sU, madd(sum_x, xs * sW, b))
             i, f, g, o = (z[k * H : (k + 1) * H] for k in range(4))
             self.c = madd(sigmoid(f), self.c, sigmoid(i) * tanh(g))
             self.h = sigmoid(o) * tanh(self.c)
@@ -119,6 +145,9 @@ class Layer:
             candidate = tanh(madd(reset, uh[2 * H :], wx[2 * H :]))
             self.h = madd(update, self.h - candidate, candidate)
             return self.h
+        if self.kind == "conv1d":
+            y = self.conv.step(x)
+            return ACTIVATIONS[self.act](y) if self.act else y
         if self.kind == "batchnorm":
             return madd(self.scale, x, self.shift)
         if self.kind == "prelu":
@@ -130,11 +159,8 @@ class Model:
     """The whole model, one input vector per step, state carried."""
 
     def __init__(self, model_json: dict):
-        size = int(model_json["in_shape"][-1])
-        self.layers = []
-        for e in model_json["layers"]:
-            self.layers.append(Layer(e, size))
-            size = out_size(e) if e["type"] != "activation" else size
+        self.layers = [Layer(e, size) for e, size in walk(model_json)]
+        self.skip = bool(model_json.get("skip"))  # the first inputs added to the outputs, in float32
 
     def run(self, inputs) -> np.ndarray:
         """Outputs for a sequence of input vectors, from a reset state."""
@@ -142,7 +168,8 @@ class Model:
             layer.reset()
         out = []
         for x in np.asarray(inputs, F):
+            y = x
             for layer in self.layers:
-                x = layer.step(x)
-            out.append(x)
+                y = layer.step(y)
+            out.append((y + x[: len(y)]).astype(F) if self.skip else y)
         return np.stack(out)

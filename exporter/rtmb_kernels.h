@@ -476,12 +476,33 @@ inline void lstm(const Wt* __restrict WU, const float* __restrict b, float* __re
     lstm_cell<H>(z, c, xh + I);
 }
 
-// int8: [x; h] quantised as one vector into q.
+// int8: x and h quantised apart (qx, qh), each with its own scale, into two matrices W [I][4H] and
+// U [H][4H], each with its own scales per gate row. (One scale over [x; h] rounded an amp's input
+// of peak 3e-4 to zero against h ~ 1: the output was the output for silence.) Both products are
+// summed block by block and meet in one pass: z = madd(sum_h, hs * U.scale, madd(sum_x, xs *
+// W.scale, b)). h (H floats) is updated here, c in c; z is scratch.
 template <int I, int H>
-inline void lstm(const Int8Matrix& WU, const float* __restrict b, float* __restrict xh, float* __restrict c,
-                 float* __restrict z, std::int8_t* __restrict q) noexcept {
-    dense<I + H, 4 * H>(WU, b, xh, q, z);
-    lstm_cell<H>(z, c, xh + I);
+inline void lstm(const Int8Matrix& W, const Int8Matrix& U, const float* __restrict b,
+                 const float* __restrict x, float* __restrict h, float* __restrict c, float* __restrict z,
+                 std::int8_t* __restrict qx, std::int8_t* __restrict qh) noexcept {
+    constexpr int kOut = 4 * H, kFull = kOut / kBlock * kBlock;
+    constexpr int kGx = padded(I) / kGroup, kGh = padded(H) / kGroup;
+    const float xs = quantize<I>(x, qx), hs = quantize<H>(h, qh);
+    alignas(32) std::int32_t ax[kBlock], ah[kBlock];
+    for (int o = 0; o < kOut; o += kBlock) {
+        if (o < kFull) {
+            sums<kGx, kBlock>(W.w + o * kGx * kGroup, W.sums + o, qx, ax);
+            sums<kGh, kBlock>(U.w + o * kGh * kGroup, U.sums + o, qh, ah);
+        } else if constexpr (kOut % kBlock != 0) {
+            sums<kGx, kOut % kBlock>(W.w + o * kGx * kGroup, W.sums + o, qx, ax);
+            sums<kGh, kOut % kBlock>(U.w + o * kGh * kGroup, U.sums + o, qh, ah);
+        }
+        const int width = o < kFull ? kBlock : kOut % kBlock;
+        for (int j = 0; j < width; ++j)
+            z[o + j] =
+                madd(float(ah[j]), hs * U.scale[o + j], madd(float(ax[j]), xs * W.scale[o + j], b[o + j]));
+    }
+    lstm_cell<H>(z, c, h);
 }
 
 // One GRU step. W [I][3H] and U [H][3H], gates z, r, n: two products, because the reset gate
@@ -521,6 +542,80 @@ inline void prelu(const float* __restrict alpha, const float* __restrict x, floa
 template <int N>
 inline void copy(const float* __restrict x, float* __restrict y) noexcept {
     std::memcpy(y, x, sizeof(float) * N);
+}
+
+// ---- Conv1D: RTNeural's Conv1DT (causal, stride 1), kernel size K, dilation D, G groups ----
+//
+// y[t] = b + sum_i x[t - (K - 1 - i) D] W_i over the taps i = 0 .. K-1, oldest first (the JSON
+// kernel's order); output o reads input group o / (Out / G). For each group the taps' slices of
+// the input are one vector of K * In/G floats and its weights one matrix [K * In/G][Out/G] (the
+// JSON kernel's rows for those outputs), stored as a dense kernel (in blocks; int8 in groups with
+// a scale per output), group after group: a step is one dense product per group, the k taps fused.
+// The past frames are a ring in the model object (conv_history() floats and its position, both
+// zeroed by reset()):
+// - K == 1: no ring; the input (a group's slice of it) is the vector.
+// - D == 1: each frame is written twice, to slots p and p + K of 2K, so the last K frames are
+//   always contiguous, oldest first; with G == 1 they are the vector in place, nothing copied.
+// - D > 1: (K - 1) D + 1 frames, and each group's taps are gathered into `taps` (K * In/G floats).
+constexpr int conv_frames(int K, int D) { return K == 1 ? 0 : D == 1 ? 2 * K : (K - 1) * D + 1; }
+constexpr int conv_history(int In, int K, int D) { return conv_frames(K, D) * In; }
+
+// Pushes x into the ring and calls product(g, v) for each group g with its vector v of taps.
+template <int In, int K, int D, int G, typename Product>
+inline void conv1d_taps(const float* __restrict x, float* __restrict hist, int* pos, float* __restrict taps,
+                        Product&& product) noexcept {
+    static_assert(K >= 1 && D >= 1 && G >= 1 && In % G == 0, "Conv1D: sizes");
+    constexpr int kIn = In / G;
+    if constexpr (K == 1) {
+        for (int g = 0; g < G; ++g) product(g, x + g * kIn);
+    } else {
+        constexpr int kRing = D == 1 ? K : conv_frames(K, D);  // distinct slots the position walks
+        const int p = *pos;
+        std::memcpy(hist + p * In, x, sizeof(float) * In);
+        if constexpr (D == 1) std::memcpy(hist + (p + K) * In, x, sizeof(float) * In);
+        *pos = p + 1 == kRing ? 0 : p + 1;
+        if constexpr (D == 1 && G == 1) {
+            product(0, hist + (p + 1) * In);
+        } else {
+            for (int g = 0; g < G; ++g) {
+                for (int i = 0; i < K; ++i) {
+                    int slot = p + 1 + i;  // D == 1: in the doubled ring, no wrap
+                    if constexpr (D > 1) {
+                        slot = p - (K - 1 - i) * D;
+                        slot = slot < 0 ? slot + kRing : slot;
+                    }
+                    std::memcpy(taps + i * kIn, hist + slot * In + g * kIn, sizeof(float) * kIn);
+                }
+                product(g, static_cast<const float*>(taps));
+            }
+        }
+    }
+}
+
+// One Conv1D step, float or float16 weights W (G matrices [K * In/G][Out/G] in blocks), bias b
+// [Out]. hist and pos are the ring (null when K == 1), taps the gather buffer (null where none).
+template <int In, int Out, int K, int D, int G, typename Wt>
+inline void conv1d(const Wt* __restrict W, const float* __restrict b, const float* __restrict x,
+                   float* __restrict hist, int* pos, float* __restrict taps, float* __restrict y) noexcept {
+    static_assert(Out % G == 0, "Conv1D: Out % G");
+    constexpr int kOut = Out / G, kLen = K * (In / G);
+    conv1d_taps<In, K, D, G>(x, hist, pos, taps, [&](int g, const float* v) {
+        dense<kLen, kOut>(W + g * kLen * kOut, b + g * kOut, v, y + g * kOut);
+    });
+}
+
+// int8: each group's vector of taps quantised as one (into q, padded(K * In/G) bytes), its own
+// scale; each group's matrix padded(K * In/G) x Out/G bytes, its scales and sums per output.
+template <int In, int Out, int K, int D, int G>
+inline void conv1d(const Int8Matrix& m, const float* __restrict b, const float* __restrict x,
+                   float* __restrict hist, int* pos, float* __restrict taps, std::int8_t* __restrict q,
+                   float* __restrict y) noexcept {
+    static_assert(Out % G == 0, "Conv1D: Out % G");
+    constexpr int kOut = Out / G, kLen = K * (In / G);
+    conv1d_taps<In, K, D, G>(x, hist, pos, taps, [&](int g, const float* v) {
+        const Int8Matrix part{m.w + g * padded(kLen) * kOut, m.scale + g * kOut, m.sums + g * kOut};
+        dense<kLen, kOut>(part, b + g * kOut, v, q, y + g * kOut);
+    });
 }
 
 }  // namespace rtmb

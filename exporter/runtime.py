@@ -9,7 +9,7 @@ import numpy as np
 
 from common import jsonfile
 from common.errors import SuiteError
-from exporter.layers import BY_JSON_TYPE, activation, out_size
+from exporter.layers import BY_JSON_TYPE, activation, lstm, sizes, walk
 
 MAX_SIZE = 1 << 20  # no layer of a real-time model is wider; a larger size field is refused
 MAX_BYTES = 256 << 20
@@ -41,6 +41,8 @@ def check(doc) -> str | None:
     layers = doc.get("layers")
     if not isinstance(layers, list) or not layers:
         return "no layers"
+    if not isinstance(doc.get("skip", False), bool):
+        return f"skip {doc['skip']!r} is not true or false"
     for i, e in enumerate(layers):
         where = f"layers[{i}]"
         if not isinstance(e, dict) or not isinstance(e.get("type"), str):
@@ -66,7 +68,12 @@ def check(doc) -> str | None:
             return f"{where}: weights of shapes {shapes}, expected {' or '.join(map(str, expected))}"
         if not all(np.isfinite(w).all() for w in weights):
             return f"{where}: a weight is NaN or infinite"
+        problem = lstm.check(e, size) if e["type"] in lstm.JSON_TYPES else None  # its initial_state
+        if problem:
+            return f"{where}: {problem}"
         size = out if e["type"] != "activation" else size
+    if doc.get("skip") and size > int(shape[-1]):
+        return f"skip: the first {size} inputs are added to the outputs, and there are {shape[-1]} inputs"
     return None
 
 
@@ -75,25 +82,19 @@ class Model:
         problem = check(model_json)
         if problem:
             raise ValueError(problem)
-        shape = model_json["in_shape"]
-        self.in_size = int(shape[-1])
-        self.layers = []
-        size = self.in_size
-        for e in model_json["layers"]:
-            unit = BY_JSON_TYPE[e["type"]]
-            self.layers.append(unit.Runtime(e, size))
-            size = out_size(e) if e["type"] != "activation" else size
-        self.out_size = size
+        self.in_size, self.out_size = sizes(model_json)
+        self.layers = [BY_JSON_TYPE[e["type"]].Runtime(e, size) for e, size in walk(model_json)]
+        self.skip = bool(model_json.get("skip"))  # the first inputs added to the outputs (GuitarML, AIDA-X)
 
     def reset(self):
         for layer in self.layers:
             layer.reset()
 
     def forward(self, x) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float64)
+        x = y = np.asarray(x, dtype=np.float64)
         for layer in self.layers:
-            x = layer.step(x)
-        return x
+            y = layer.step(y)
+        return y + x[: len(y)] if self.skip else y
 
     def run(self, inputs) -> np.ndarray:
         """Outputs for a sequence of input vectors, from a reset state."""

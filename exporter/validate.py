@@ -1,13 +1,14 @@
-"""`make validate`: check what `make export` wrote against the checkpoints it is given, per model.
+"""`make validate`: check an export folder from its files alone, per model.
 
-- every file the manifest lists is the one export wrote (sha256), and the manifest's row matches
-  the declaration (sizes, parameter count, fingerprint);
-- the checkpoint given is the one the export was made from, and PyTorch running it on the test
-  inputs gives the stored outputs;
-- parameter counts equal in the declaration, the torch module, the JSON and the manifest;
-- the reference runtime reproduces PyTorch on the vectors within the tolerance;
+- every file the manifest lists is the one the export or import wrote (sha256);
+- parameter counts agree in the JSON and the manifest;
+- the reference runtime reproduces the model's reference outputs (PyTorch's, or the imported
+  file's own) within the tolerance;
+- the generated engine at every precision, compiled, reproduces its expected outputs;
 - where RTNeural is found: a check program per model loads the JSON with json_parser::parseJson
-  and ModelT::parseJson and the header with loadWeights, and each reproduces PyTorch likewise.
+  and ModelT::parseJson and the header with loadWeights, and each reproduces the reference likewise;
+- for a model exported from a checkpoint of ours, where the checkpoints are given: the checkpoint
+  is the one it was exported from, and PyTorch running it gives the stored outputs.
 A NaN or infinite error is a failure wherever a tolerance is checked.
 """
 
@@ -21,13 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from common import atomic, cxx, engines, jsonfile, layout, manifest, rtneural, table
+from common import atomic, cxx, engines, layout, manifest, rtneural, table
 from common.errors import SuiteError
-from exporter import runtime, vectors
+from exporter import folder, runtime, vectors
 from exporter.layers import count
-from models import checkpoint
-from models.network import deployed_parameter_count
-from models.spec import ModelSpec
 
 CHECK_SOURCE = Path(__file__).with_name("check_model.cpp")
 ENGINE_CHECK_SOURCE = Path(__file__).with_name("check_engine.cpp")
@@ -38,55 +36,21 @@ STRICT = ("-Wall", "-Wextra", "-Wdouble-promotion", "-Wfloat-conversion", "-Werr
 
 @dataclass
 class Report:
-    spec: ModelSpec
-    checkpoint: Path
+    row: dict  # the model's manifest row
+    checkpoint: Path | None = None
     tolerance: float = layout.PARITY_TOLERANCE
     counts: dict = field(default_factory=dict)
-    errors: dict = field(default_factory=dict)  # path -> max abs error against torch
+    errors: dict = field(default_factory=dict)  # path -> max abs error against the reference
     problems: list = field(default_factory=list)
     rtneural: str = "not found"
 
     @property
+    def name(self) -> str:
+        return self.row["name"]
+
+    @property
     def ok(self) -> bool:
         return not self.problems
-
-
-MAX_VECTOR_BYTES = 256 << 20
-
-
-def read_json(path: Path) -> dict:
-    return jsonfile.read(path, MAX_VECTOR_BYTES, "test vectors")
-
-
-def read_vectors(path: Path, in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Test vectors: `inputs` [steps][in_size] (finite) and `outputs` [steps][out_size], steps >= 1."""
-    doc = read_json(path)
-    arrays = []
-    for key, width in (("inputs", in_size), ("outputs", out_size)):
-        if not isinstance(doc, dict) or key not in doc:
-            raise SuiteError(f"no {key!r} in the test vectors", path)
-        try:
-            a = np.asarray(doc[key], dtype=np.float32)
-        except (ValueError, TypeError) as exc:
-            raise SuiteError(f"{key} is not a table of numbers ({exc})", path) from None
-        if a.ndim != 2 or a.shape[0] < 1 or a.shape[1] != width:
-            raise SuiteError(f"{key} has shape {list(a.shape)}, expected [steps >= 1, {width}]", path)
-        arrays.append(a)
-    inputs, outputs = arrays
-    if len(inputs) != len(outputs):
-        raise SuiteError(f"{len(inputs)} input steps but {len(outputs)} output steps", path)
-    if not np.isfinite(inputs).all():
-        raise SuiteError("an input is NaN or infinite", path)
-    return inputs, outputs
-
-
-def row(doc: dict, spec: ModelSpec, out_dir: Path) -> dict:
-    for m in doc["models"]:
-        if m["name"] == spec.snake_name:
-            return m
-    raise SuiteError(
-        f"{spec.snake_name} was not exported here; it has {', '.join(manifest.models(doc))}", out_dir / manifest.NAME
-    )
 
 
 def check_files(doc: dict, out_dir: Path, names: list[str]) -> list[str]:
@@ -100,42 +64,47 @@ def check_files(doc: dict, out_dir: Path, names: list[str]) -> list[str]:
     return problems
 
 
-def check_python(spec: ModelSpec, doc: dict, out_dir: Path, checkpoints: Path) -> Report:
-    m = row(doc, spec, out_dir)
-    ckpt_path = checkpoint.best(checkpoints, spec)
-    rep = Report(spec, ckpt_path, m["engines"]["rtneural"]["tolerance"])
-    rep.problems += check_files(
-        doc, out_dir, [m["files"]["json"], m["files"]["vectors"], m["engines"]["rtneural"]["header"]]
-    )
-    declared = {
-        "input_size": spec.input_size,
-        "output_size": spec.output_size,
-        "parameters": spec.parameter_count,
-        "declaration_fingerprint": spec.fingerprint(),
-    }
-    for key, value in declared.items():
-        if m[key] != value:
-            rep.problems.append(f"manifest says {key} {m[key]!r}, the declaration {value!r}")
+def check_python(m: dict, doc: dict, out_dir: Path, checkpoints: Path | None) -> Report:
+    rep = Report(m, tolerance=min(e["tolerance"] for e in m["engines"].values()))
+    headers = [e["header"] for e in m["engines"].values()]
+    rep.problems += check_files(doc, out_dir, list(dict.fromkeys([m["files"]["json"], m["files"]["vectors"], *headers])))
+    if rep.problems:
+        return rep
     model_json = runtime.read(out_dir / m["files"]["json"])
-    inputs, outputs = read_vectors(out_dir / m["files"]["vectors"], spec.input_size, spec.output_size)
-    torch_model, _ = checkpoint.load(ckpt_path, spec)
-    if checkpoint.sha256(ckpt_path) != m["checkpoint"]["sha256"]:
+    vec = folder.read_vectors(out_dir / m["files"]["vectors"], m["input_size"], m["output_size"])
+    inputs, outputs = vec["inputs"], vec["outputs"]
+    rep.counts = {"json": sum(count(e) for e in model_json["layers"]), "manifest": m["parameters"]}
+    rep.errors["reference"] = max_error(runtime.Model(model_json).run(inputs), outputs)
+    if "checkpoint" in m and checkpoints is not None:
+        check_checkpoint(rep, m, checkpoints, inputs, outputs)
+    if len(set(rep.counts.values())) != 1:
+        rep.problems.append(f"parameter counts differ: {rep.counts}")
+    return rep
+
+
+def check_checkpoint(rep: Report, m: dict, checkpoints: Path, inputs, outputs) -> None:
+    """A model of ours: the checkpoint it was exported from, run by PyTorch (the exporter's own
+    stage input; nothing after the exporter reads checkpoints)."""
+    from models import checkpoint
+    from models.catalog import get
+    from models.network import deployed_parameter_count
+
+    spec = get(m["model"])
+    path = checkpoint.best(checkpoints, spec)
+    rep.checkpoint = path
+    if spec.fingerprint() != m.get("declaration_fingerprint"):
+        rep.problems.append(f"exported from another declaration of {spec.name}; export again (make export)")
+        return
+    if checkpoint.sha256(path) != m["checkpoint"]["sha256"]:
         rep.problems.append(
-            f"{ckpt_path} is not the checkpoint this export was made from "
+            f"{path} is not the checkpoint this export was made from "
             f"(epoch {m['checkpoint']['epoch']}, sha256 {m['checkpoint']['sha256'][:12]}); "
             "export again (make export)"
         )
-    rep.counts = {
-        "declaration": spec.parameter_count,
-        "torch": deployed_parameter_count(torch_model),
-        "json": sum(count(e) for e in model_json["layers"]),
-        "manifest": m["parameters"],
-    }
-    if len(set(rep.counts.values())) != 1:
-        rep.problems.append(f"parameter counts differ: {rep.counts}")
+    torch_model, _ = checkpoint.load(path, spec)
+    rep.counts["declaration"] = spec.parameter_count
+    rep.counts["torch"] = deployed_parameter_count(torch_model)
     rep.errors["checkpoint"] = max_error(vectors.torch_outputs(torch_model, inputs), outputs)
-    rep.errors["reference"] = max_error(runtime.Model(model_json).run(inputs), outputs)
-    return rep
 
 
 def max_error(got: np.ndarray, expected: np.ndarray) -> float:
@@ -145,32 +114,33 @@ def max_error(got: np.ndarray, expected: np.ndarray) -> float:
     return float(diff.max()) if np.isfinite(diff).all() else float("nan")
 
 
-def check_program(spec: ModelSpec, out_dir: Path, build_dir: Path, found: rtneural.RTNeural, backend: str) -> Path:
+def check_program(name: str, out_dir: Path, build_dir: Path, found: rtneural.RTNeural, backend: str) -> Path:
     """Compile (or reuse) the check program for one model."""
     flags = [
         "-std=c++17",
         "-O2",
         *found.flags(backend),
         f"-I{out_dir.resolve()}",
-        f'-DMODEL_HEADER="{spec.snake_name}.h"',
-        f"-DMODEL_NS={spec.snake_name}",
+        f'-DMODEL_HEADER="{name}.h"',
+        f"-DMODEL_NS={name}",
     ]
     return cxx.cached(
-        f"check-{spec.snake_name}-{backend}",
+        f"check-{name}-{backend}",
         CHECK_SOURCE,
         flags,
-        [out_dir / f"{spec.snake_name}.h"],
+        [out_dir / f"{name}.h"],
         build_dir,
         found.commit,
-        what=f"check program for {spec.name}",
+        what=f"check program for {name}",
     )
 
 
 def check_rtneural(rep: Report, out_dir: Path, build_dir: Path, found: rtneural.RTNeural, backend: str) -> None:
-    base = out_dir / rep.spec.snake_name
-    exe = check_program(rep.spec, out_dir, build_dir, found, backend)
+    base = out_dir / rep.name
+    exe = check_program(rep.name, out_dir, build_dir, found, backend)
+    skip = ["skip"] if rep.row.get("skip") else []
     run = subprocess.run(
-        [str(exe), str(base.with_suffix(".json")), str(base.with_suffix(".vectors.json"))],
+        [str(exe), str(base.with_suffix(".json")), str(base.with_suffix(".vectors.json")), *skip],
         capture_output=True,
         text=True,
     )
@@ -186,8 +156,9 @@ def check_rtneural(rep: Report, out_dir: Path, build_dir: Path, found: rtneural.
 
 def check_generated(reports: list[Report], doc: dict, out_dir: Path, build_dir: Path, engine: str) -> None:
     """Compile the generated engine at one precision for every exported model (host g++, strict
-    warnings) and run it through its test vectors (PyTorch's outputs for float32, the reference
-    runtime's on the same rounded weights otherwise); each model's error joins its report."""
+    warnings) and run it through its test vectors (the reference outputs for float32, the
+    reference runtime's on the same rounded weights otherwise); each model's error joins its
+    report. The program holds at most layout.TARGET_VECTOR_STEPS steps of each model's vectors."""
     shared = doc["engines"][engine]
     names = [*manifest.engine_files(doc, engine), shared["vectors"]]
     flags = [
@@ -210,33 +181,48 @@ def check_generated(reports: list[Report], doc: dict, out_dir: Path, build_dir: 
         return
     errors = json.loads(lines[-1][len("RESULT ") :])
     for rep in reports:
-        rep.errors[engine] = float(errors[rep.spec.snake_name])
+        if rep.name in errors:
+            rep.errors[engine] = float(errors[rep.name])
+
+
+def select(doc: dict, names: list[str] | None, where: Path) -> list[dict]:
+    """The manifest rows of the named models (all when names is None), in manifest order."""
+    if names is None:
+        return list(doc["models"])
+    have = manifest.models(doc)
+    unknown = [n for n in names if n not in have]
+    if unknown:
+        raise SuiteError(f"{unknown[0]} is not in this export; it has {', '.join(have)}", where / manifest.NAME)
+    return [m for m in doc["models"] if m["name"] in names]
 
 
 def validate(
-    specs: list[ModelSpec],
     out_dir: Path,
-    checkpoints: Path,
-    build_dir: Path,
+    names: list[str] | None = None,
+    checkpoints: Path | None = None,
+    build_dir: Path | None = None,
     backend: str = "eigen",
     use_rtneural: bool = True,
 ) -> tuple[list[Report], str | None]:
     out_dir = Path(out_dir)
+    build_dir = Path(build_dir or layout.PROJECT / "build" / "check")
     doc = manifest.load(out_dir)
-    reports = [check_python(spec, doc, out_dir, checkpoints) for spec in specs]
+    reports = [check_python(m, doc, out_dir, checkpoints) for m in select(doc, names, out_dir)]
     for engine in engines.PRECISIONS:
-        check_generated(reports, doc, out_dir, Path(build_dir), engine)
+        if engine in doc["engines"]:
+            check_generated(reports, doc, out_dir, build_dir, engine)
     found = rtneural.find() if use_rtneural else None
     skipped = None
     if found is None:
         skipped = rtneural.MISSING if use_rtneural else "RTNeural checks turned off"
     else:
+        runs = [r for r in reports if "rtneural" in r.row["engines"] and not r.problems]
         with ThreadPoolExecutor(max_workers=2) as pool:  # compiling is the slow part
-            list(pool.map(lambda r: check_rtneural(r, out_dir, Path(build_dir), found, backend), reports))
+            list(pool.map(lambda r: check_rtneural(r, out_dir, build_dir, found, backend), runs))
     for rep in reports:
         for path, err in rep.errors.items():
             if not layout.within(err, rep.tolerance):
-                rep.problems.append(f"{path}: max abs error {err:.3g} against torch exceeds {rep.tolerance:g}")
+                rep.problems.append(f"{path}: max abs error {err:.3g} against the reference exceeds {rep.tolerance:g}")
     atomic.write_json(
         out_dir / "validation.json",
         {
@@ -247,8 +233,10 @@ def validate(
             "skipped": skipped,
             "models": [
                 {
-                    "model": r.spec.name,
-                    "checkpoint": str(r.checkpoint),
+                    "model": r.row["model"],
+                    "name": r.name,
+                    "source": r.row["source"]["format"],
+                    "checkpoint": None if r.checkpoint is None else str(r.checkpoint),
                     "ok": r.ok,
                     "parameter_counts": r.counts,
                     "max_abs_error": r.errors,
@@ -266,17 +254,17 @@ def render(reports: list[Report]) -> str:
     for r in reports:
         counts = "=".join(f"{c:,}" for c in dict.fromkeys(r.counts.values()))
         errs = [
-            f"{r.errors[p]:.2e}" if p in r.errors else "skipped"
-            for p in ("checkpoint", "reference", *engines.PRECISIONS, *CPP_PATHS)
+            f"{r.errors[p]:.2e}" if p in r.errors else "-" for p in ("checkpoint", "reference", *engines.PRECISIONS, *CPP_PATHS)
         ]
-        rows.append(
-            (r.spec.name, counts, f"{r.spec.input_size}->{r.spec.output_size}", *errs, "ok" if r.ok else "FAIL")
-        )
+        size = f"{r.row['input_size']}->{r.row['output_size']}"
+        rows.append((r.row["model"], r.row["source"]["format"], r.row["rate"], counts, size, *errs, "ok" if r.ok else "FAIL"))
     return table.render(
         rows,
         (
             "model",
-            "params (decl=torch=json=manifest)",
+            "from",
+            "rate",
+            "params (json=manifest...)",
             "in->out",
             "checkpoint",
             "reference",

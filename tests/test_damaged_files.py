@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from bench import harness, results, targets
 from common import manifest
 from common.errors import SuiteError
-from exporter import runtime
+from exporter import folder, runtime
 from exporter import validate as validation
 from models import checkpoint
 from models.catalog import get
@@ -107,7 +107,7 @@ def reader(kind: str):
     return {
         "manifest": lambda p: manifest.load(p.parent),
         "model": runtime.read,
-        "vectors": lambda p: validation.read_vectors(p, spec.input_size, spec.output_size),
+        "vectors": lambda p: folder.read_vectors(p, spec.input_size, spec.output_size),
         "result": results.load,
         "checkpoint": lambda p: checkpoint.load(p, spec),
         "maestro": lambda p: dynamics.index(p.parent),

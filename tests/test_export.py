@@ -99,7 +99,7 @@ def test_same_checkpoints_export_the_same_anywhere_with_or_without_data(trained,
 def test_manifest_describes_the_export(trained, tmp_path):
     export(trained, tmp_path)
     doc = manifest.load(tmp_path)
-    assert manifest.models(doc) == SMALL and doc["probe_steps"] == 64
+    assert manifest.models(doc) == SMALL and doc["schema"] == "rt-music-bench/manifest/3"
     assert manifest.engine_files(doc, "rtneural") == ["models.h", "model_table.h", *(f"{n}.h" for n in SMALL)]
     assert manifest.engine_files(doc, "generated") == [
         "generated.h",

@@ -21,7 +21,7 @@ from bench import run as bench_run
 from bench.build import build as bench_build
 from common import atomic, manifest, rtneural
 from common.errors import SuiteError
-from exporter import runtime
+from exporter import folder, runtime
 from exporter import validate as validation
 from exporter.cli import main as exporter_main
 from models import checkpoint
@@ -207,7 +207,7 @@ def test_malformed_vectors_are_named(tmp_path, doc, message):
     path = tmp_path / "v.json"
     path.write_text(json.dumps(doc))
     with pytest.raises(SuiteError, match=message) as err:
-        validation.read_vectors(path, 32, 16)
+        folder.read_vectors(path, 32, 16)
     assert err.value.path == path
 
 
@@ -392,10 +392,10 @@ def test_nan_parity_fails_on_the_target(exported, tmp_path, capsys):
 
     pio_core.install()
     models = export_copy(exported, tmp_path)
-    specs = [get(n) for n in SMALL]
+    rows = manifest.load(models)["models"]
     vecs = {n: json.loads((models / f"{n}.vectors.json").read_text()) for n in SMALL}
     vecs["groove_predictor"]["outputs"][5][2] = float("nan")
-    (models / "model_vectors.h").write_text(tables.vectors_header(specs, vecs))
+    (models / "model_vectors.h").write_text(tables.vectors_header(rows, vecs))
     rehash(models, "model_vectors.h")
     code = bench_cli.main(
         [

@@ -47,6 +47,12 @@ class TorchReference(nn.Module):
         setattr(self, prefix, rnn(1, 8, batch_first=True))
         setattr(self, prefix + "2", rnn(8, 8, num_layers=3, batch_first=True))
         self.dense = nn.Linear(8, 1)
+        self.prefix = prefix
+
+    def forward(self, x):  # the converter takes the order from here
+        x = getattr(self, self.prefix)(x)[0]
+        x = getattr(self, self.prefix + "2")(x)[0]
+        return self.dense(x)
 
 
 @needs_reference

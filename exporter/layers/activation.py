@@ -84,3 +84,8 @@ def engine(e: dict, in_size: int, precision: str = "float32") -> EngineStep:
         forward=[f"rtmb::copy<{in_size}>({{x}}, {{p}}_y);", f"rtmb::{ENGINE[e['activation']]}<{in_size}>({{p}}_y);"],
         out="{p}_y",
     )
+
+
+def rtneural(e: dict) -> str | None:
+    """Why RTNeural cannot run this entry as written, or None: it runs every entry of this kind."""
+    return None

@@ -39,6 +39,23 @@ def out_size(e: dict) -> int:
     return int(e["shape"][-1])
 
 
+def walk(model_json: dict) -> list[tuple[dict, int]]:
+    """Each layer of a model JSON with the size of its input, in order: the one walk over a model's
+    sizes (an activation layer keeps its input's size, whatever its shape field says)."""
+    size, out = int(model_json["in_shape"][-1]), []
+    for e in model_json["layers"]:
+        out.append((e, size))
+        size = size if e["type"] == "activation" else out_size(e)
+    return out
+
+
+def sizes(model_json: dict) -> tuple[int, int]:
+    """(input size, output size) of a model JSON."""
+    layers = walk(model_json)
+    e, last_in = layers[-1]
+    return int(model_json["in_shape"][-1]), last_in if e["type"] == "activation" else out_size(e)
+
+
 def count(e: dict) -> int:
     return int(sum(np.asarray(w).size for w in e["weights"]))
 
@@ -101,5 +118,8 @@ class EngineStep:
     arrays: list = field(default_factory=list)  # (suffix, array)
     buffers: list = field(default_factory=list)  # (suffix, size) of float, or (suffix, size, C++ type)
     state: list = field(default_factory=list)  # suffixes of the buffers reset() zeroes
+    # (buffer suffix, offset, array suffix): after zeroing, reset() copies that array (one of
+    # `arrays`, float32) into the buffer from the offset: a recurrent layer's learned initial state
+    initial: list = field(default_factory=list)
     forward: list = field(default_factory=list)
     out: str = ""

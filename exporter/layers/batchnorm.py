@@ -68,3 +68,8 @@ def engine(e: dict, in_size: int, precision: str = "float32") -> EngineStep:
         forward=[f"rtmb::affine<{in_size}>({{p}}_scale, {{p}}_shift, {{x}}, {{p}}_y);"],
         out="{p}_y",
     )
+
+
+def rtneural(e: dict) -> str | None:
+    """Why RTNeural cannot run this entry as written, or None: it runs every entry of this kind."""
+    return None

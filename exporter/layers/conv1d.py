@@ -11,7 +11,8 @@ import numpy as np
 from torch import nn
 
 from exporter.layers import activation
-from exporter.layers.base import entry, f32
+from exporter.layers.base import EngineStep, entry, f32, matrix, padded, weights
+from models import quantize
 
 JSON_TYPES = ("conv1d",)
 TORCH_TYPES = (nn.Conv1d,)
@@ -90,5 +91,52 @@ def cpp(e: dict, slot: int, prefix: str) -> tuple[list, list[str]]:
     ]
 
 
-def engine(e: dict, in_size: int, precision: str = "float32"):
-    raise ValueError("the generated engine has no Conv1D kernel yet (RTNeural's headers run it)")
+def fused(e: dict) -> list[np.ndarray]:
+    """Per output group, its matrix [k * in/groups][out/groups]: the k taps' rows stacked, oldest
+    first, so a group's step is one product over its taps' input slices (rtmb::conv1d)."""
+    kernel = np.asarray(e["weights"][0], dtype=np.float32)
+    k, cin, out = kernel.shape
+    cout = out // int(e.get("groups", 1))
+    return [kernel[:, :, o : o + cout].reshape(k * cin, cout) for o in range(0, out, cout)]
+
+
+def rounded(e: dict, precision: str) -> list:
+    """The weights as the engine at `precision` computes with them (for the reference): the kernel
+    as one matrix [k * in/groups][out] (int8: a scale per output, over its group's k taps)."""
+    kernel = np.asarray(e["weights"][0], dtype=np.float32)
+    return [
+        quantize.round_trip(kernel.reshape(-1, kernel.shape[2]), precision).reshape(kernel.shape),
+        *e["weights"][1:],
+    ]
+
+
+def engine(e: dict, in_size: int, precision: str = "float32") -> EngineStep:
+    """rtmb::conv1d: the past input frames in a ring in the model object (cleared by reset()), and per
+    group one dense product over its k taps, the group's matrices stored one after another."""
+    k, d, groups = int(e["kernel_size"][-1]), int(e["dilation"][-1]), int(e.get("groups", 1))
+    out = int(e["shape"][-1])
+    parts = [matrix("kernel", m, precision) for m in fused(e)]
+    arrays = [(suffix, np.concatenate([part[i][1] for part in parts])) for i, (suffix, _) in enumerate(parts[0])]
+    arrays.append(("bias", np.asarray(e["weights"][1], dtype=np.float32)))
+    buffers, state, hist, pos, taps = [("y", out)], [], "nullptr", "nullptr", "nullptr"
+    if k > 1:
+        frames = 2 * k if d == 1 else (k - 1) * d + 1  # rtmb::conv_frames
+        buffers += [("hist", frames * in_size), ("pos", 1, "int")]
+        state, hist, pos = ["hist", "pos"], "{p}_hist", "{p}_pos"
+        if d > 1 or groups > 1:
+            buffers.append(("taps", k * in_size // groups))
+            taps = "{p}_taps"
+    sizes, ring = f"{in_size}, {out}, {k}, {d}, {groups}", f"{{x}}, {hist}, {pos}, {taps}"
+    if precision == "int8":
+        buffers.append(("q", padded(k * in_size // groups), "std::int8_t"))
+        forward = [f"rtmb::conv1d<{sizes}>({weights('kernel', precision)}, {{p}}_bias, {ring}, {{p}}_q, {{p}}_y);"]
+    else:
+        forward = [f"rtmb::conv1d<{sizes}>({{p}}_kernel, {{p}}_bias, {ring}, {{p}}_y);"]
+    if e.get("activation"):
+        forward.append(f"rtmb::{activation.ENGINE[e['activation']]}<{out}>({{p}}_y);")
+    return EngineStep(arrays=arrays, buffers=buffers, state=state, forward=forward, out="{p}_y")
+
+
+def rtneural(e: dict) -> str | None:
+    """Why RTNeural cannot run this entry as written, or None: it runs every entry of this kind."""
+    return None

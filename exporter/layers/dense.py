@@ -83,3 +83,8 @@ def engine(e: dict, in_size: int, precision: str = "float32") -> EngineStep:
     if e.get("activation"):
         forward.append(f"rtmb::{activation.ENGINE[e['activation']]}<{out}>({{p}}_y);")
     return EngineStep(arrays=arrays, buffers=buffers, forward=forward, out="{p}_y")
+
+
+def rtneural(e: dict) -> str | None:
+    """Why RTNeural cannot run this entry as written, or None: it runs every entry of this kind."""
+    return None

@@ -82,3 +82,8 @@ def engine(e: dict, in_size: int, precision: str = "float32") -> EngineStep:
         ],
         out="{p}_h",
     )
+
+
+def rtneural(e: dict) -> str | None:
+    """Why RTNeural cannot run this entry as written, or None: it runs every entry of this kind."""
+    return None

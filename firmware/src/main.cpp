@@ -1,6 +1,7 @@
 // The benchmark harness: loads the exported models, checks each against its test vectors on the
-// target itself, then runs audio blocks -- one forward() of every model per block, state carried
-// -- and prints machine-readable results, one JSON object per line.
+// target itself, then runs audio blocks -- every model once per block, state carried: a block-rate
+// model one step, a sample-rate model one step per sample of the block, in one call -- and prints
+// machine-readable results, one JSON object per line.
 //
 // usage: program [--blocks N] [--warmup N] [--block-size SAMPLES] [--sample-rate HZ]
 #include <algorithm>
@@ -67,27 +68,44 @@ Options parse(int argc, char** argv) {
         o.blocks = BENCH_MAX_BLOCKS;
     }
     o.blocks = std::max(1, o.blocks);
+    if (o.blockSize < 1 || o.blockSize > models::kMaxBlockSize) {
+        std::fprintf(stderr, "--block-size %d: give 1 to %d samples (RTMB_MAX_BLOCK_SIZE)\n", o.blockSize,
+                     models::kMaxBlockSize);
+        std::exit(2);
+    }
     return o;
 }
 
 MODELS_STORAGE_ATTR std::uint32_t durations[kCount + 1][BENCH_MAX_BLOCKS];  // ticks; [kCount] is the set
 
-// The largest absolute error against PyTorch over the test vectors, from a reset state. A NaN
-// sticks (std::max would drop it), so a model that answers NaN fails parity.
-double checkParity(int m) {
+// The largest absolute error against the reference over the test vectors, from a reset state, fed
+// as the model runs (a sample-rate model a block of samples per call). A NaN sticks (std::max would
+// drop it), so a model that answers NaN fails parity.
+double checkParity(int m, int blockSize) {
     const models::Info& e = kInfo[m];
     const vectors::Set& v = vectors::kTable[m];
     processor.reset(m);
     double worst = 0.0;
-    for (int t = 0; t < v.steps; ++t) {
-        const float* y = processor.forward(m, v.inputs + t * e.inputSize);
-        for (int i = 0; i < e.outputSize; ++i) {
+    for (int t = 0; t < v.steps;) {
+        const int n = e.perSample ? std::min(blockSize, v.steps - t) : 1;
+        const float* y = processor.forward(m, v.inputs + t * e.inputSize, n);
+        for (int i = 0; i < n * e.outputSize; ++i) {
             const double err = std::fabs(double(y[i]) - double(v.outputs[t * e.outputSize + i]));
             if (!std::isnan(worst) && !(err <= worst)) worst = err;
         }
+        t += n;
     }
     processor.reset(m);
     return worst;
+}
+
+// Where block `block` of model m reads its inputs in the test vectors: a block-rate model one step
+// of them in turn, a sample-rate model `blockSize` consecutive steps, the block moving through them.
+const float* blockInputs(int m, int block, int blockSize) {
+    const vectors::Set& v = vectors::kTable[m];
+    if (!kInfo[m].perSample) return v.inputs + (block % v.steps) * kInfo[m].inputSize;
+    const int starts = v.steps - blockSize + 1;  // checked >= 1 before any block runs
+    return v.inputs + ((long(block) * blockSize) % starts) * kInfo[m].inputSize;
 }
 
 double toMicros(std::uint64_t ticks) { return double(ticks) * 1e6 / double(platform::ticksPerSecond()); }
@@ -115,11 +133,10 @@ void report(const char* kind, const char* name, std::uint32_t* d, int n, double 
 }
 
 // One audio block: every model once, each timed, inputs taken from its real test vectors in turn.
-void runBlock(int block, bool record) {
+void runBlock(int block, int blockSize, bool record) {
     std::uint64_t start = platform::ticks(), last = start;
     for (int m = 0; m < kCount; ++m) {
-        const vectors::Set& v = vectors::kTable[m];
-        processor.forward(m, v.inputs + (block % v.steps) * kInfo[m].inputSize);
+        processor.forward(m, blockInputs(m, block, blockSize), blockSize);
         const std::uint64_t now = platform::ticks();
         if (record) durations[m][block] = std::uint32_t(now - last);
         last = now;
@@ -148,6 +165,13 @@ int main(int argc, char** argv) {
         platform::timerName(), (unsigned long)platform::ticksPerSecond());
 
     for (int m = 0; m < kCount; ++m) {
+        if (kInfo[m].perSample && vectors::kTable[m].steps < opt.blockSize) {
+            std::fprintf(stderr, "--block-size %d: model %s has test vectors for %d samples only\n", opt.blockSize,
+                         kInfo[m].name, vectors::kTable[m].steps);
+            return 2;
+        }
+    }
+    for (int m = 0; m < kCount; ++m) {
         const models::Info& e = kInfo[m];
         const auto before = alloc_counter::now();
         const bool loaded = processor.load(m);
@@ -158,20 +182,21 @@ int main(int argc, char** argv) {
         }
         std::printf("{\"type\":\"parity\",\"model\":\"%s\",\"steps\":%d,\"max_abs_error\":", e.name,
                     vectors::kTable[m].steps);
-        printNumber(checkParity(m));
+        printNumber(checkParity(m, opt.blockSize));
         std::printf("}\n");
         std::printf(
-            "{\"type\":\"model\",\"model\":\"%s\",\"input_size\":%d,\"output_size\":%d,\"parameters\":%lu,"
-            "\"weight_bytes\":%lu,\"model_bytes\":%lu,\"load_heap_bytes\":%lu}\n",
-            e.name, e.inputSize, e.outputSize, (unsigned long)e.parameterCount,
+            "{\"type\":\"model\",\"model\":\"%s\",\"rate\":\"%s\",\"steps_per_block\":%d,\"input_size\":%d,"
+            "\"output_size\":%d,\"parameters\":%lu,\"weight_bytes\":%lu,\"model_bytes\":%lu,\"load_heap_bytes\":%lu}\n",
+            e.name, e.perSample ? "sample" : "block", e.perSample ? opt.blockSize : 1, e.inputSize, e.outputSize,
+            (unsigned long)e.parameterCount,
             (unsigned long)(e.parameterCount * sizeof(float)), (unsigned long)e.modelBytes,
             (unsigned long)(after.bytes - before.bytes));
     }
 
-    for (int b = 0; b < opt.warmup; ++b) runBlock(b, false);
+    for (int b = 0; b < opt.warmup; ++b) runBlock(b, opt.blockSize, false);
     processor.reset();
     const auto before = alloc_counter::now();
-    for (int b = 0; b < opt.blocks; ++b) runBlock(b, true);
+    for (int b = 0; b < opt.blocks; ++b) runBlock(b, opt.blockSize, true);
     const auto after = alloc_counter::now();
     std::printf("{\"type\":\"heap\",\"forward_allocations\":%lu,\"forward_bytes\":%lu}\n",
                 (unsigned long)(after.allocations - before.allocations),
@@ -188,7 +213,7 @@ int main(int argc, char** argv) {
         processor.reset();
         for (int b = 0; b < cold; ++b) {
             platform::evictCaches();
-            runBlock(b, true);
+            runBlock(b, opt.blockSize, true);
         }
         for (int m = 0; m < kCount; ++m)
             report("latency_cold", kInfo[m].name, durations[m], cold, blockUs, blockUs);
