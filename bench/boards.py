@@ -168,10 +168,16 @@ def weight_time(doc: dict, board: dict, placement: dict) -> float:
     return seconds
 
 
+def steps_per_block(m: dict) -> int:
+    """Steps a model takes per audio block: one, or one per sample for a sample-rate model."""
+    return (m.get("per_sample") or {}).get("steps_per_block", 1)
+
+
 def estimates(doc: dict, board: dict, placement: dict, loop: dict | None) -> list[dict]:
     """The models' estimates of the set's time per block on `board`, each {"model", "low_ms",
-    "high_ms", "how"}."""
-    macs = sum(m["parameters"] for m in doc["models"].values())
+    "high_ms", "how"}. A sample-rate model's multiply-adds count once per sample of the block; its
+    weights are streamed once per block (a model that runs per sample is small: they stay cached)."""
+    macs = sum(m["parameters"] * steps_per_block(m) for m in doc["models"].values())
     dtype = doc["dtype"]
     compute = macs / board["peak_macs_per_s"][dtype]
     memory = weight_time(doc, board, placement)

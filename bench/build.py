@@ -122,8 +122,8 @@ def sizes(target: Target, program: Path) -> dict:
 # nm's symbol types: functions; initialised objects (u: a C++17 inline variable, GNU's unique
 # global); zeroed ones
 CODE, CONSTANT, STATE = "TtWw", "VvRrDdu", "Bb"
-# The class whose noinline `<name>_forward` member functions run each model, with the model's
-# forward() inlined (exporter/tables.py): the model's code when the engine's own is all inline.
+# The class whose noinline `<name>_forward` member functions run each model (exporter/tables.py):
+# where a model's own forward() is inlined, its code is there.
 PROCESSOR = ("models", "Processor")
 
 
@@ -196,7 +196,8 @@ def symbols(target: Target, program: Path, scopes: dict[str, list[str]]) -> dict
     """The linked image's symbols (nm -S, demangled), summed (attribute()): per model its code (the
     Processor's `<name>_forward`, with the model's forward() inlined, and any function of its own
     namespace) and its constants (its weight arrays, and for int8 their scales); the rest of the
-    program's code (the kernels a model calls out of line among it), constants and zeroed data.
+    program's code (the kernels a model calls out of line among it), constants (the test vectors
+    among them) and zeroed data.
     What a model's object holds (its state, and with RTNeural a copy of the weights) is in the
     result's model_bytes."""
     out = subprocess.run(

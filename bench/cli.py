@@ -42,7 +42,9 @@ def main(argv=None) -> int:
         default=100,
         help="blocks also measured cold, the caches evicted before each (Linux targets; 0: none)",
     )
-    r.add_argument("--block-size", type=cli.count(1, layout.MAX_BLOCK_SIZE), default=512, help="samples per audio block")
+    r.add_argument(
+        "--block-size", type=cli.count(1, layout.MAX_BLOCK_SIZE), default=512, help="samples per audio block"
+    )
     r.add_argument("--sample-rate", type=cli.count(1, 1 << 24), default=48000)
     r.add_argument("--models-dir", type=Path, default=layout.MODELS_DIR, help="exported models (default build/models)")
     r.add_argument("--out", type=Path, default=layout.RUNS_DIR, help="where result files go")

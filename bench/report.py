@@ -13,7 +13,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from bench import boards, figures, lineup, results
-from common import atomic, layout
+from common import atomic, layout, manifest
 from common.errors import SuiteError
 
 BUDGET_BYTES = 4_000_000  # the design's budget for the five models' weights (~4 MB)
@@ -318,6 +318,71 @@ SUMMARY_HEAD = (
 )
 
 
+AUDIO_HEAD = ("model", "target", "engine", "timing", "ns/sample (p50)", "real time", "instructions/sample", "parity")
+AUDIO_NOTE = (
+    "Models that take one step per audio sample (a block of 512 samples is 512 steps, in one call): "
+    "ns per sample at the block's p50, and the field's real-time factor (seconds of audio per second of "
+    "compute, from the mean). Emulated and counted runs are labelled in the timing column; they are no "
+    "board's time."
+)
+
+
+def audio_rows(docs: list[dict]) -> list[tuple]:
+    rows = []
+    for d in docs:
+        for name, m in d["models"].items():
+            ps = m.get("per_sample")
+            if not ps:
+                continue
+            rows.append(
+                (
+                    name,
+                    d["target"]["name"],
+                    engine_label(d),
+                    d["timing"]["kind"],
+                    f"{ps['ns_p50']:,.1f}",
+                    f"{ps['real_time_factor']:,.0f}x",
+                    "-" if ps["instructions"] is None else f"{ps['instructions']:,.0f}",
+                    f"{'ok' if layout.within(m['parity_max_abs_error'], d['parity_tolerance']) else 'FAIL'} "
+                    f"{m['parity_max_abs_error']:.1e}",
+                )
+            )
+    return rows
+
+
+PRECISION_COST_HEAD = ("model", "from", "rate", "layers", "engine", "SNR (dB)", "ESR", "max error", "verdict")
+
+
+def precision_cost_rows(models_dir: Path) -> list[tuple] | None:
+    """What float16 and int8 cost each model of the export, against its reference outputs (the
+    manifest's figures), with the verdict against layout.INT8_SNR_BAR_DB."""
+    try:
+        doc = manifest.load(models_dir)
+    except SuiteError:
+        return None
+    rows = []
+    for m in doc["models"]:
+        for name, e in m["engines"].items():
+            if e["dtype"] == "float32" or "snr_db" not in e:
+                continue
+            snr = e["snr_db"]
+            ok = snr is not None and snr >= layout.INT8_SNR_BAR_DB
+            rows.append(
+                (
+                    m["model"],
+                    m["source"]["format"],
+                    m["rate"],
+                    m["layers"],
+                    name,
+                    "-" if snr is None else f"{snr:.1f}",
+                    "-" if e["error_to_signal"] is None else f"{e['error_to_signal']:.2e}",
+                    f"{e['error_vs_float32']:.2e}",
+                    "ok" if ok else f"costs more than {layout.INT8_SNR_BAR_DB:g} dB SNR",
+                )
+            )
+    return rows or None
+
+
 def validation_rows(models_dir: Path) -> tuple[tuple, list[tuple]] | None:
     try:
         doc = json.loads((Path(models_dir) / "validation.json").read_text())
@@ -403,6 +468,13 @@ def render(
         board_table = (boards.HEAD, boards.rows(assessed))
     validation = validation_rows(models_dir) if models_dir else None
     precision = precision_rows(checkpoints) if checkpoints else None
+    audio = audio_rows(latest)
+    costs = precision_cost_rows(models_dir) if models_dir else None
+    cost_note = (
+        f"Against each model's reference outputs (PyTorch's, or the imported file's), on its test vectors: "
+        f"signal-to-noise ratio, error-to-signal ratio (ESR) and the largest error. The bar: "
+        f"{layout.INT8_SNR_BAR_DB:g} dB SNR."
+    )
 
     newest = max(docs, key=lambda d: d["created"])
     intro = (
@@ -436,6 +508,11 @@ def render(
             "",
             markdown_table(*comparison_table),
         ]
+    if audio:
+        md += ["", "## Audio models (one step per sample)", "", AUDIO_NOTE, "", markdown_table(AUDIO_HEAD, audio)]
+    if costs:
+        md += ["", "## What float16 and int8 cost each model", "", cost_note, ""]
+        md += [markdown_table(PRECISION_COST_HEAD, costs)]
     if assessed:
         md += ["", "## Real boards (`bench boards`)", "", BOARDS_NOTE, "", markdown_table(*board_table)]
     if validation:
@@ -458,6 +535,16 @@ def render(
         body.append(
             f"<h2>Every engine side by side</h2><p class=note>{html.escape(comparison_title)}</p>"
             + html_table(*comparison_table)
+        )
+    if audio:
+        body.append(
+            f"<h2>Audio models (one step per sample)</h2><p class=note>{html.escape(AUDIO_NOTE)}</p>"
+            + html_table(AUDIO_HEAD, audio)
+        )
+    if costs:
+        body.append(
+            f"<h2>What float16 and int8 cost each model</h2><p class=note>{html.escape(cost_note)}</p>"
+            + html_table(PRECISION_COST_HEAD, costs)
         )
     if assessed:
         body.append(f"<h2>Real boards</h2><p class=note>{html.escape(BOARDS_NOTE)}</p>" + html_table(*board_table))

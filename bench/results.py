@@ -39,11 +39,14 @@ def host_cpu() -> str:
     return platform.processor() or platform.machine()
 
 
-def per_sample(m: dict, meta: dict, instructions: int | None) -> dict:
+def per_sample(m: dict, meta: dict, instructions: int | None, counted: bool) -> dict:
     """A sample-rate model's block figures per audio sample: ns (p50), the real-time factor as the
-    field gives it (audio seconds per compute second, from the mean) and instructions."""
+    field gives it (audio seconds per compute second, from the mean) and instructions (callgrind's,
+    or on a counted target QEMU's instruction clock: 1 ns per instruction)."""
     steps = m["steps_per_block"]
     mean = m["latency"]["mean"]
+    if instructions is None and counted:
+        instructions = round(m["latency"]["p50"] * 1000)
     return {
         "steps_per_block": steps,
         "ns_p50": m["latency"]["p50"] * 1000 / steps,
@@ -85,7 +88,8 @@ def document(
             "rate": m.get("rate", "block"),
         }
         if models[name]["rate"] == "sample":
-            models[name]["per_sample"] = per_sample(m, meta, instructions.get(name))
+            counted = timing(target, device) == "counted"
+            models[name]["per_sample"] = per_sample(m, meta, instructions.get(name), counted)
     rss = output["process"]["peak_rss_kib"] if output["process"] else -1
     doc = {
         "schema": SCHEMA_ID,

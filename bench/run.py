@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from bench import boards, callgrind, harness, mca, results, targets
 from bench.build import build
-from common import engines, manifest, remote, rtneural, table
+from common import engines, layout, manifest, remote, rtneural, table
 from common.errors import SuiteError
 from common.git import project_commit
 
@@ -24,6 +24,28 @@ def chosen_engines(target: targets.Target, asked: str | None) -> list[str]:
             raise SuiteError(f"engine {asked} cannot run here: {why}")
         return [asked]
     return [e for e in target.engines if engines.available(e) is None]
+
+
+def in_export(doc: dict, chosen: list[str], asked: str | None) -> list[str]:
+    """The chosen engines that run some model of the export; those that run only some of its models
+    are said so, with why (the manifest's `unavailable`), and an engine asked for by name that runs
+    none is an error."""
+    keep = []
+    for engine in chosen:
+        key = engines.manifest_key(engine)
+        why = {m["name"]: m.get("unavailable", {}).get(key) for m in doc["models"] if key not in m["engines"]}
+        reasons = "; ".join(f"{name}: {reason or 'not exported for it'}" for name, reason in why.items())
+        if key not in doc["engines"]:
+            if asked not in (None, "all"):
+                raise SuiteError(f"engine {engine}: no model of this export runs on it ({reasons})")
+            tqdm.write(f"skipped engine {engine}: no model of this export runs on it ({reasons})", file=sys.stderr)
+            continue
+        if why:
+            tqdm.write(
+                f"engine {engine} runs {len(doc['models']) - len(why)} of {len(doc['models'])} models ({reasons})"
+            )
+        keep.append(engine)
+    return keep
 
 
 def run(args, parser: argparse.ArgumentParser, saved: list[Path]) -> int:
@@ -40,7 +62,7 @@ def run(args, parser: argparse.ArgumentParser, saved: list[Path]) -> int:
     if missing:
         raise SuiteError(f"target {target.name} needs {', '.join(missing)}")
     doc = manifest.load(args.models_dir)
-    chosen = chosen_engines(target, args.engine)
+    chosen = in_export(doc, chosen_engines(target, args.engine), args.engine)
     found = rtneural.find()
     board = open_board(args, target, chosen)
     try:
@@ -53,7 +75,26 @@ def run(args, parser: argparse.ArgumentParser, saved: list[Path]) -> int:
     for result, path in zip(docs, paths, strict=True):
         print(summary(result))
         print(f"saved {path}\n")
+    for engine in dict.fromkeys(chosen):
+        for line in precision_cost(doc, engine):
+            print(line)
     return parity_verdict(docs)
+
+
+def precision_cost(doc: dict, engine: str) -> list[str]:
+    """A line for each model whose reduced precision costs more than layout.INT8_SNR_BAR_DB against
+    its reference outputs (the export's figures)."""
+    lines = []
+    for m in doc["models"]:
+        e = m["engines"].get(engines.manifest_key(engine), {})
+        snr = e.get("snr_db", layout.INT8_SNR_BAR_DB)
+        if e and e["dtype"] != "float32" and not (snr is not None and snr >= layout.INT8_SNR_BAR_DB):
+            lines.append(
+                f"note: {engine} costs {m['name']} more than the bar: SNR "
+                f"{'n/a' if snr is None else f'{snr:.1f}'} dB against its reference (bar "
+                f"{layout.INT8_SNR_BAR_DB:g} dB), max error {e['error_vs_float32']:.2e}"
+            )
+    return lines
 
 
 def parity_verdict(docs: list[dict]) -> int:
@@ -79,6 +120,7 @@ def run_matrix(args, parser: argparse.ArgumentParser, saved: list[Path]) -> int:
     for target in targets.load().values():
         missing = target.missing()
         engines_here = [e for e in chosen_engines(target, None) if args.engine in (None, "all", e)]
+        engines_here = in_export(doc, engines_here, args.engine)
         if missing or not engines_here:
             skipped.append((target.name, f"needs {', '.join(missing)}" if missing else f"no {args.engine} here"))
             continue
@@ -193,7 +235,7 @@ def run_engines(args, target, chosen, doc, found, saved: list[Path], board, bar)
         for warning in output["warnings"]:
             tqdm.write(f"warning: {target.name} / {engine}: the harness says: {warning}", file=sys.stderr)
         key = engines.manifest_key(engine)
-        tolerance = max(m["engines"][key]["tolerance"] for m in doc["models"])
+        tolerance = max(m["engines"][key]["tolerance"] for m in doc["models"] if key in m["engines"])
         rt_commit = found.commit if found is not None and not engines.is_generated(engine) else None
         result = results.document(
             target,

@@ -36,7 +36,8 @@ int main() {
         return 1;
     }
     const float* out[models::kCount];
-    for (int m = 0, at = 0; m < models::kCount; at += rows(m) * models::kInfo[m].inputSize, ++m) inputs[m] = pool + at;
+    for (int m = 0, at = 0; m < models::kCount; at += rows(m) * models::kInfo[m].inputSize, ++m)
+        inputs[m] = pool + at;
 
     for (int block = 0; block < 4; ++block) {
         // The host hands over its audio (outside the callback's real-time work, here a tone).
@@ -45,7 +46,8 @@ int main() {
             for (int t = 0; t < rows(m); ++t) {
                 float* row = inputs[m] + t * e.inputSize;
                 const double time = double(block * kBlockSize + t) / 48000.0;
-                row[0] = e.perSample ? float(0.5 * std::sin(2 * M_PI * 220.0 * time) * std::exp(-4.0 * time)) : 0.0f;
+                row[0] = e.perSample ? float(0.5 * std::sin(2 * M_PI * 220.0 * time) * std::exp(-4.0 * time))
+                                     : 0.0f;
                 for (int k = 1; k < e.inputSize; ++k) row[k] = e.perSample ? 0.5f : 0.0f;  // knobs at noon
                 if (!e.perSample) row[block % e.inputSize] = 1.0f;
             }

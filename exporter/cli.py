@@ -124,6 +124,8 @@ def report(out: Path, names, checkpoints, build_dir: Path, backend: str, use_rtn
     if skipped:
         print(f"RTNeural checks skipped: {skipped}")
     for r in reports:
+        if r.checkpoint is not None:
+            print(f"{r.row['model']}: checked {r.checkpoint}")
         for problem in r.problems:
             print(f"error: {r.name}: {problem}", file=sys.stderr)
     bad = [r for r in reports if not r.ok]

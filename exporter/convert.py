@@ -60,7 +60,7 @@ def leaves(module: nn.Module, model_name: str, prefix: str = "") -> list[tuple[s
     first: dict[int, str] = {}
     for name, leaf in order:
         if id(leaf) in first:
-            reason = f"is {first[id(leaf)]} again, called a second time: {NOT_A_CHAIN}"
+            reason = f"is the same module as {first[id(leaf)]}, a layer used twice: {NOT_A_CHAIN}"
             raise ExportError(model_name, name, reason)
         first[id(leaf)] = name
     return order
@@ -88,11 +88,6 @@ def traced(module: nn.Module, model_name: str, prefix: str = "") -> list[tuple[s
         reason = text.splitlines()[0] if text else type(exc).__name__
         raise ExportError(model_name, where, f"forward() cannot be traced ({reason}): {NOT_A_CHAIN}") from None
     return [(prefix + target, module.get_submodule(target)) for target in chain(graph, module, model_name, prefix)]
-
-
-def _specialised(node: fx.Node) -> bool:
-    """The check fx adds for an argument traced at a fixed value (None)."""
-    return node.op == "call_function" and getattr(node.target, "__name__", "") == "_assert_is_none"
 
 
 def _is_layout(node: fx.Node) -> bool:
@@ -134,7 +129,11 @@ def chain(graph: fx.Graph, root: nn.Module, model_name: str, prefix: str = "") -
     where = prefix.rstrip(".") or type(root).__name__
     nodes = list(graph.nodes)
     inputs = [n for n in nodes if n.op == "placeholder"]
-    fixed = {n for n in inputs[1:] if all(_specialised(u) for u in n.users)}
+    # The arguments traced at their defaults, and the checks fx adds that they keep them.
+    guards = set(inputs[1:])
+    for node in nodes:
+        if node.op == "call_function" and node.all_input_nodes and set(node.all_input_nodes) <= guards:
+            guards.add(node)
     current = inputs[0]  # the value the chain has reached
     layer: fx.Node | None = None  # the last layer called
     order: list[str] = []
@@ -153,11 +152,11 @@ def chain(graph: fx.Graph, root: nn.Module, model_name: str, prefix: str = "") -
         if state is not None and node.op != "output":
             name = f"{prefix}{state.args[0].target}"
             refuse(name, f"forward uses {name}'s state (element 1 of its result) for more than returning it")
-        if node.op == "placeholder":
-            if node is not inputs[0] and node not in fixed:
+        if node in guards:
+            if any(user not in guards for user in node.users):
                 refuse(where, f"forward() uses {node.target} besides its input")
-        elif _specialised(node) and node.args[0] in fixed:
-            continue
+        elif node.op == "placeholder":
+            continue  # the input
         elif node.op == "call_module":
             name = f"{prefix}{node.target}"
             source = node.args[0] if node.args else None

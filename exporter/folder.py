@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ import numpy as np
 from common import atomic, jsonfile, layout, manifest
 from common.errors import SuiteError
 from exporter import engine, header, jsonio, quality, runtime, tables
-from exporter.layers import BY_JSON_TYPE, count, sizes, walk
+from exporter.layers import ExportError, count, rtneural_problem, sizes, walk
 
 # The metadata block of each model JSON: 3 adds `rate` and `skip`, and makes training fields optional.
 SCHEMA = 3
@@ -44,22 +45,29 @@ class Model:
     def rate(self) -> str:
         return self.row["rate"]
 
+    @cached_property
+    def unavailable(self) -> dict[str, str]:
+        return unavailable(self.model_json)
 
-def rtneural_problem(model_json: dict) -> str | None:
-    """Why RTNeural cannot run this model as written, or None."""
-    for i, (e, _) in enumerate(walk(model_json)):
-        check = getattr(BY_JSON_TYPE[e["type"]], "rtneural", None)
-        problem = check(e) if check else None
-        if problem:
-            return f"layer {i} ({e['type']}): {problem}"
-    return None
+    @property
+    def engines(self) -> list[tables.Engine]:
+        return [eng for eng in tables.ENGINES if eng.name not in self.unavailable]
 
 
-def engines_of(model_json: dict) -> list[tables.Engine]:
-    """The engines a model runs on: the generated engine at every precision, and RTNeural's unless
-    a layer is one RTNeural cannot run as written (e.g. a learned initial state)."""
-    rtn = [] if rtneural_problem(model_json) else [tables.RTNEURAL, tables.RTNEURAL_JSON]
-    return [*rtn, *tables.GENERATED_ENGINES]
+def unavailable(model_json: dict) -> dict[str, str]:
+    """{engine: why it cannot run this model} for the engines that cannot: RTNeural's where a layer
+    is one RTNeural cannot run as written (e.g. a learned initial state), a precision that cannot
+    hold the weights (float16 beyond 65504)."""
+    out = {}
+    problem = rtneural_problem(model_json)
+    if problem:
+        out.update({tables.RTNEURAL.name: problem, tables.RTNEURAL_JSON.name: problem})
+    for eng in tables.GENERATED_ENGINES:
+        try:
+            engine.steps(model_json, "model", eng.precision)
+        except ExportError as exc:
+            out[eng.name] = f"layer {exc.layer}: {exc.reason}"
+    return out
 
 
 def prepare(name: str, model_json: dict, inputs, outputs, row: dict, extra_vectors: dict | None = None) -> Model:
@@ -68,10 +76,15 @@ def prepare(name: str, model_json: dict, inputs, outputs, row: dict, extra_vecto
     arithmetic), once, and kept in the vectors file."""
     inputs = np.asarray(inputs, np.float32)
     outputs = np.asarray(outputs, np.float32)
-    vectors = {**(extra_vectors or {}), "inputs": inputs, "outputs": outputs, "engines": {}}
-    for eng in ROUNDED:
-        vectors["engines"][eng.name] = engine.reference(model_json, eng.precision).run(inputs).astype(np.float32)
-    return Model(name, model_json, vectors, row)
+    model = Model(name, model_json, {**(extra_vectors or {}), "inputs": inputs, "outputs": outputs}, row)
+    if tables.GENERATED.name in model.unavailable:
+        raise SuiteError(f"the generated engine cannot run it: {model.unavailable[tables.GENERATED.name]}")
+    model.vectors["engines"] = {
+        eng.name: engine.reference(model_json, eng.precision).run(inputs).astype(np.float32)
+        for eng in model.engines
+        if eng in ROUNDED
+    }
+    return model
 
 
 def read(out_dir: Path, older: str = "refuse") -> list[Model]:
@@ -135,7 +148,17 @@ def read_vectors(path: Path, in_size: int, out_size: int) -> dict:
 
 
 # Row fields derived from the files on every write (the rest of a row is the model's own).
-DERIVED = ("name", "input_size", "output_size", "parameters", "weight_bytes", "layers", "files", "engines")
+DERIVED = (
+    "name",
+    "input_size",
+    "output_size",
+    "parameters",
+    "weight_bytes",
+    "layers",
+    "files",
+    "engines",
+    "unavailable",
+)
 
 
 def describe(model_json: dict) -> str:
@@ -155,7 +178,7 @@ def row(m: Model) -> dict:
     params = sum(count(e) for e in m.model_json["layers"])
     ref = m.vectors["outputs"]
     engines = {}
-    for eng in engines_of(m.model_json):
+    for eng in m.engines:
         got = m.vectors["engines"].get(eng.name, ref)
         entry = {
             "header": eng.header(m.name),
@@ -171,6 +194,7 @@ def row(m: Model) -> dict:
         engines[eng.name] = entry
     return {
         **m.row,
+        **({"unavailable": m.unavailable} if m.unavailable else {}),
         "name": m.name,
         "input_size": in_size,
         "output_size": out_size,
@@ -191,12 +215,12 @@ def files(models: list[Model], commit: str) -> dict[str, bytes]:
     """Every file of the folder, from its models."""
     rows = [row(m) for m in models]
     out: dict[str, str] = {}
-    for m in models:
+    for m, r in zip(models, rows, strict=True):
         n = m.name
         out[f"{n}.json"] = jsonio.dumps(m.model_json)
         out[f"{n}.vectors.json"] = jsonio.dumps(m.vectors)
-        comment = f"{m.row.get('model', n)}: {describe(m.model_json)}; {rows[models.index(m)]['parameters']:,} parameters"
-        for eng in engines_of(m.model_json):
+        comment = f"{r['model']}: {r['layers']}; {r['parameters']:,} parameters, one step per {r['rate']}"
+        for eng in m.engines:
             if eng.runtime_json:
                 continue
             if eng is tables.RTNEURAL:
@@ -213,7 +237,10 @@ def files(models: list[Model], commit: str) -> dict[str, bytes]:
         out[eng.table] = tables.model_table([r for _, r in mine], eng)
         if eng.vectors not in out:  # the RTNeural engines share PyTorch's outputs
             sets = {
-                m.name: {"inputs": m.vectors["inputs"], "outputs": m.vectors["engines"].get(eng.name, m.vectors["outputs"])}
+                m.name: {
+                    "inputs": m.vectors["inputs"],
+                    "outputs": m.vectors["engines"].get(eng.name, m.vectors["outputs"]),
+                }
                 for m, _ in mine
             }
             out[eng.vectors] = tables.vectors_header([r for _, r in mine], sets)

@@ -17,7 +17,7 @@ import numpy as np
 from common import cgen, layout
 from common.errors import SuiteError
 from common.git import project_commit
-from exporter import folder, formats, runtime, signal
+from exporter import folder, formats, jsonio, runtime, signal
 from exporter.formats import Imported
 from exporter.layers import sizes
 
@@ -34,14 +34,19 @@ def vectors_for(imp: Imported, rate: str, seconds: float) -> tuple[np.ndarray, n
     in_size, _ = sizes(imp.model_json)
     if imp.reference is not None:
         inputs, outputs = imp.reference
-        return np.asarray(inputs, np.float32), np.asarray(outputs, np.float32), f"the reference in the {imp.format} file"
+        return (
+            np.asarray(inputs, np.float32),
+            np.asarray(outputs, np.float32),
+            f"the reference in the {imp.format} file",
+        )
     inputs = signal.for_model(rate, in_size, seconds, imp.sample_rate or DEFAULT_SAMPLE_RATE)
     what = "guitar-like test signal" if rate == "sample" else "smooth random features"
     return inputs, runtime.Model(imp.model_json).run(inputs).astype(np.float32), f"{what}, float64 reference runtime"
 
 
-def model(imp: Imported, path: Path, name: str, rate: str, seconds: float, commit: str) -> folder.Model:
-    """One imported model, its reference checked against the reference runtime first."""
+def model(imp: Imported, file: dict, name: str, rate: str, seconds: float, commit: str) -> folder.Model:
+    """One imported model, its reference checked against the reference runtime first; `file` is
+    where it came from ({"file", "sha256"})."""
     in_size, out_size = sizes(imp.model_json)
     inputs, outputs, source = vectors_for(imp, rate, seconds)
     if imp.reference is not None:  # the file's own reference must be what its weights compute
@@ -50,9 +55,9 @@ def model(imp: Imported, path: Path, name: str, rate: str, seconds: float, commi
             raise SuiteError(
                 f"the model's weights give outputs up to {err:.3g} away from the reference the file "
                 f"carries (tolerance {layout.PARITY_TOLERANCE:g}): not a file this reader understands",
-                path,
+                file["file"],
             )
-    file = {"format": imp.format, "file": path.name, "sha256": sha256(path)}
+    file = {"format": imp.format, **file}
     model_json = {
         **imp.model_json,
         "metadata": {
@@ -91,23 +96,42 @@ def import_files(
     """Import every model of `paths` into `out_dir`, keeping the models there; returns the new ones.
     `trust_code`: load TorchScript files, which run code they carry (exporter/formats/pytorch.py)."""
     read = [
-        (Path(p), imp) for p in paths for imp in formats.read(Path(p), prefixes, rate=rate, trust_code=trust_code)
+        ({"file": Path(p).name, "sha256": sha256(Path(p))}, imp)
+        for p in paths
+        for imp in formats.read(Path(p), prefixes, rate=rate, trust_code=trust_code)
     ]
     if name and len(read) != 1:
         raise SuiteError(f"--name names one model, and these files hold {len(read)}; import them one at a time")
+    return add(read, out_dir, name, rate, seconds)
+
+
+def import_module(module, input_size: int, name: str, out_dir: Path, rate: str = "block") -> folder.Model:
+    """From Python: a torch nn.Module of supported layers (Linear, LSTM, GRU, Conv1d, BatchNorm1d,
+    activations) into `out_dir`, its parity against torch's own outputs checked."""
+    from exporter.formats import pytorch
+
+    imp = pytorch.from_module(module, input_size, name, rate)
+    weights = jsonio.dumps(imp.model_json["layers"]).encode()
+    file = {"file": f"{type(module).__name__} (a torch module)", "sha256": hashlib.sha256(weights).hexdigest()}
+    (new,) = add([(file, imp)], out_dir, name, rate, DEFAULT_SECONDS)
+    return new
+
+
+def add(read: list[tuple[dict, Imported]], out_dir: Path, name, rate, seconds: float) -> list[folder.Model]:
+    """The models read, joined to those of `out_dir` (kept), and the folder written anew."""
     there = folder.read(out_dir)
     taken = {m.name: m.row["source"]["file"] for m in there}
     commit = project_commit()
     new = []
-    for path, imp in read:
+    for file, imp in read:
         n = cgen.identifier(name or imp.name)
         if n in taken:
             raise SuiteError(
                 f"a model named {n} is already in {out_dir} (from {taken[n]}); import it under another "
                 "name (--name NAME), or into another folder (--out DIR)",
-                path,
+                file["file"],
             )
-        taken[n] = path.name
-        new.append(model(imp, path, n, rate or imp.rate, seconds, commit))
+        taken[n] = file["file"]
+        new.append(model(imp, file, n, rate or imp.rate, seconds, commit))
     folder.write(out_dir, [*there, *new], commit)
     return new

@@ -28,7 +28,7 @@ def audio(seconds: float, sample_rate: int, inputs: int = 1, block: int = 512) -
     """[steps][inputs]: the guitar-like signal in column 0 (peak 0.5, then silence, then peak 1.0),
     the other columns knob settings held for `block` samples each."""
     rng = np.random.default_rng(SEED)
-    n = max(1, int(round(seconds * sample_rate)))
+    n = max(1, round(seconds * sample_rate))
     played, quiet = int(n * 0.6), int(n * 0.15)
     x = np.zeros(n)
     note = max(1, sample_rate // 4)

@@ -145,19 +145,18 @@ def forward_body(m: dict, engine: Engine) -> str:
         return f"        {model}forward(x);\n        return {model}getOutputs();\n"
     # RTNeural's SIMD backends load the input aligned; a sample's input inside a block is not.
     aligned = engine.needs == "RTNeural"
-    feed = f"std::memcpy({n}_x_, xn, sizeof({n}_x_));\n            {model}forward({n}_x_);" if aligned else (
-        f"{model}forward(xn);"
-    )
-    skip = f" + xn[i]" if m.get("skip") else ""
+    feed = f"std::memcpy({n}In_, xn, sizeof({n}In_));\n            {model}forward({n}In_);" if aligned else ""
+    feed = feed or f"{model}forward(xn);"
+    skip = " + xn[i]" if m.get("skip") else ""
     steps = "samples" if per_sample(m) else "1"
     return (
         f"        for (int t = 0; t < {steps}; ++t) {{\n"
         f"            const float* xn = x + t * {i};\n"
         f"            {feed}\n"
         f"            const float* y = {model}getOutputs();\n"
-        f"            for (int i = 0; i < {o}; ++i) {n}_y_[t * {o} + i] = y[i]{skip};\n"
+        f"            for (int i = 0; i < {o}; ++i) {n}Out_[t * {o} + i] = y[i]{skip};\n"
         f"        }}\n"
-        f"        return {n}_y_;\n"
+        f"        return {n}Out_;\n"
     )
 
 
@@ -166,9 +165,10 @@ def buffers(m: dict, engine: Engine) -> str:
         return ""
     n = m["name"]
     steps = "kMaxBlockSize" if per_sample(m) else "1"
-    out = f"    alignas(16) float {n}_y_[{steps} * {m['output_size']}] = {{}};\n"
+    # Capitalised suffixes: no snake_case model name can give another model's member name.
+    out = f"    alignas(16) float {n}Out_[{steps} * {m['output_size']}] = {{}};\n"
     if engine.needs == "RTNeural":
-        out += f"    alignas(64) float {n}_x_[{m['input_size']}] = {{}};\n"
+        out += f"    alignas(64) float {n}In_[{m['input_size']}] = {{}};\n"
     return out
 
 
@@ -199,7 +199,9 @@ def model_table(rows: list[dict], engine: Engine) -> str:
     loads = " &&\n               ".join(load_one.format(ns=ns, m=n) for n in names)
     resets = "".join(f"        {reset_one.format(m=n)}\n" for n in names)
     cases = "".join(f"            case {k}: return {n}_forward(x, samples);\n" for k, n in enumerate(names))
-    load_cases = "".join(f"            case {k}: ok = {load_one.format(ns=ns, m=n)}; break;\n" for k, n in enumerate(names))
+    load_cases = "".join(
+        f"            case {k}: ok = {load_one.format(ns=ns, m=n)}; break;\n" for k, n in enumerate(names)
+    )
     reset_cases = "".join(f"            case {k}: {reset_one.format(m=n)} break;\n" for k, n in enumerate(names))
     steps = "".join(f"        outputs[{k}] = {n}_forward(inputs[{k}], samples);\n" for k, n in enumerate(names))
     forwards = "".join(

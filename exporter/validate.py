@@ -67,7 +67,9 @@ def check_files(doc: dict, out_dir: Path, names: list[str]) -> list[str]:
 def check_python(m: dict, doc: dict, out_dir: Path, checkpoints: Path | None) -> Report:
     rep = Report(m, tolerance=min(e["tolerance"] for e in m["engines"].values()))
     headers = [e["header"] for e in m["engines"].values()]
-    rep.problems += check_files(doc, out_dir, list(dict.fromkeys([m["files"]["json"], m["files"]["vectors"], *headers])))
+    rep.problems += check_files(
+        doc, out_dir, list(dict.fromkeys([m["files"]["json"], m["files"]["vectors"], *headers]))
+    )
     if rep.problems:
         return rep
     model_json = runtime.read(out_dir / m["files"]["json"])
@@ -254,10 +256,13 @@ def render(reports: list[Report]) -> str:
     for r in reports:
         counts = "=".join(f"{c:,}" for c in dict.fromkeys(r.counts.values()))
         errs = [
-            f"{r.errors[p]:.2e}" if p in r.errors else "-" for p in ("checkpoint", "reference", *engines.PRECISIONS, *CPP_PATHS)
+            f"{r.errors[p]:.2e}" if p in r.errors else "-"
+            for p in ("checkpoint", "reference", *engines.PRECISIONS, *CPP_PATHS)
         ]
         size = f"{r.row['input_size']}->{r.row['output_size']}"
-        rows.append((r.row["model"], r.row["source"]["format"], r.row["rate"], counts, size, *errs, "ok" if r.ok else "FAIL"))
+        rows.append(
+            (r.row["model"], r.row["source"]["format"], r.row["rate"], counts, size, *errs, "ok" if r.ok else "FAIL")
+        )
     return table.render(
         rows,
         (

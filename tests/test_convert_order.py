@@ -142,7 +142,7 @@ tanh = nn.Tanh()
         ),
         (Forward(lambda m, x: m.out(m.lstm(x := m.fc(x))[0]) * 0 + x), "Forward", "forward computes mul"),
         (Shared(), "fc", "forward calls fc a second time"),
-        (nn.Sequential(tanh, nn.Linear(3, 3), tanh), "2", "is 0 again, called a second time"),
+        (nn.Sequential(tanh, nn.Linear(3, 3), tanh), "2", "is the same module as 0, a layer used twice"),
         (NoForward(), "NoForward", "has no forward(), so the order of its layers is unknown"),
         (ValueDependent(), "ValueDependent", "forward() cannot be traced"),
         (TwoInputs(), "TwoInputs", "forward() takes y besides its input"),
@@ -212,3 +212,25 @@ def test_the_five_models_convert_as_declared(spec):
 def test_the_layer_tests_stack_converts_in_order():
     module = Seq(nn.Linear(3, 4), nn.Tanh(), nn.GRU(4, 2, batch_first=True), nn.Linear(2, 1))
     assert [n for n, _ in convert.leaves(module, "S")] == ["layers.0", "layers.1", "layers.2", "layers.3"]
+
+
+class WithOptions(nn.Module):
+    """Arguments after the input with defaults are traced at them (a flag, a None state)."""
+
+    def __init__(self):
+        super().__init__()
+        self.gru = nn.GRU(4, 2, batch_first=True)
+        self.fc = nn.Linear(3, 4)
+
+    def forward(self, x, return_state=False, h=None):
+        y, state = self.gru(self.fc(x), h)
+        return (y, state) if return_state else y
+
+
+def test_arguments_with_defaults_are_traced_at_them():
+    assert [n for n, _ in convert.leaves(WithOptions(), "W")] == ["fc", "gru"]
+
+
+def test_a_bare_layer_is_a_chain_of_one():
+    model_json = convert.to_json(nn.GRU(3, 2, batch_first=True), 3, "G")
+    assert [e["type"] for e in model_json["layers"]] == ["gru"]

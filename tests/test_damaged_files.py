@@ -15,7 +15,6 @@ from bench import harness, results, targets
 from common import manifest
 from common.errors import SuiteError
 from exporter import folder, runtime
-from exporter import validate as validation
 from models import checkpoint
 from models.catalog import get
 from tests.test_bench import OUTPUT, fake_build

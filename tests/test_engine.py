@@ -192,10 +192,14 @@ def test_rtneural_reference_models(name, data, tmp_path):
     assert got.shape == y.shape and np.abs(got - y).max() <= TOL
 
 
-def test_a_layer_the_engine_does_not_generate_is_named():
-    model_json = convert.to_json(Seq(nn.Linear(3, 4), nn.Conv1d(4, 4, 1)).eval(), 3, "Test")
-    with pytest.raises(ExportError, match=r"Test: layer 1 \(conv1d\): the generated engine has no Conv1D"):
-        engine.render("m", model_json, "", "Test")
+def test_a_layer_the_engine_cannot_hold_at_a_precision_is_named():
+    dense = nn.Linear(4, 2)
+    with torch.no_grad():
+        dense.weight[0, 0] = 1e6  # beyond float16's range
+    model_json = convert.to_json(Seq(nn.Linear(3, 4), dense).eval(), 3, "Test")
+    engine.render("m", model_json, "", "Test")  # float32 holds it
+    with pytest.raises(ExportError, match=r"Test: layer 1 \(dense\): a weight of 1e\+06 is beyond float16's range"):
+        engine.render("m", model_json, "", "Test", precision="float16")
 
 
 PRECISION_ENGINES = list(engines.PRECISIONS)
@@ -278,4 +282,4 @@ def test_the_plugin_example_builds_and_runs_the_set(name, exported, tmp_path):
     assert build.returncode == 0, build.stderr[-3000:]
     lines = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.splitlines()
     assert [line.split()[0] for line in lines] == manifest.models(manifest.load(exported))
-    assert all(f"({name})" in line and math.isfinite(float(line.split()[-1])) for line in lines)
+    assert all(f"({name}, per block)" in line and math.isfinite(float(line.split()[-1])) for line in lines)

@@ -30,7 +30,8 @@ def imported(path: Path, name: str, rate: str = "sample", skip: bool = False, se
     if skip:
         model_json["skip"] = True
     imp = Imported(name=name, format="rtneural-json", model_json=model_json, rate=rate)
-    return importer.model(imp, path, name, rate, seconds, project_commit())
+    file = {"file": path.name, "sha256": importer.sha256(path)}
+    return importer.model(imp, file, name, rate, seconds, project_commit())
 
 
 def write(out: Path, *models: folder.Model) -> dict:
@@ -204,3 +205,31 @@ def test_every_format_imports_validates_and_runs(tmp_path, capsys):
         ]
     )
     assert code == 0, capsys.readouterr().err
+
+
+def test_a_torch_module_imports_from_python(tmp_path):
+    from tests.test_formats import Chain
+
+    out = tmp_path / "models"
+    new = importer.import_module(Chain(), 3, "chain", out)
+    (row,) = manifest.load(out)["models"]
+    assert new.name == row["name"] == "chain" and row["source"]["format"] == "pytorch" and row["rate"] == "block"
+    assert row["source"]["file"] == "Chain (a torch module)"
+    inputs, outputs = new.vectors["inputs"], new.vectors["outputs"]
+    assert np.abs(runtime.Model(runtime.read(out / "chain.json")).run(inputs) - outputs).max() < 1e-5
+
+
+def test_the_plugin_example_runs_a_mixed_set(mixed, tmp_path):
+    import subprocess
+
+    from common import engines
+    from tests.test_engine import EXAMPLE
+
+    exe = tmp_path / "plugin_block"
+    flags = ["-std=c++17", "-O2", "-Wall", "-Wextra", "-Werror", *engines.flags("generated-int8"), f"-I{mixed}"]
+    subprocess.run(
+        ["g++", *flags, '-DRTMB_MODEL_TABLE="generated-int8_table.h"', str(EXAMPLE), "-o", str(exe)], check=True
+    )
+    lines = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert [line.split()[0] for line in lines] == [*SMALL, "amp", "pedal"]
+    assert "(generated-int8, per sample): 1 inputs -> 1 outputs" in lines[2]

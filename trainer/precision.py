@@ -2,10 +2,10 @@
 generated engine computes it at each precision (models.quantize), beside float32's.
 
 The rounding is applied to the torch module by the same rules the exporter follows: a Linear's
-kernel per output; an LSTM layer's input and recurrent kernels as one matrix, per gate row (the
-engine fuses them); a GRU's two kernels apart. Biases stay float32. For int8 the vectors entering
-each matrix are quantised too, one scale per vector, as the engine does: a Linear's input, an
-LSTM's [x; h] as one vector, a GRU's x and h apart.
+kernel per output; a recurrent layer's input and recurrent kernels apart, each per gate row (the
+int8 engine keeps them apart). Biases stay float32. For int8 the vectors entering each matrix are
+quantised too, one scale per vector, as the engine does: a Linear's input, an LSTM's or a GRU's x
+and h apart (one scale over an LSTM's [x; h] rounded a quiet input to zero against h).
 """
 
 from __future__ import annotations
@@ -34,13 +34,8 @@ def rounded(model: nn.Module, precision: str) -> nn.Module:
         elif isinstance(module, (nn.LSTM, nn.GRU)):
             for k in range(module.num_layers):
                 w_ih, w_hh = getattr(module, f"weight_ih_l{k}"), getattr(module, f"weight_hh_l{k}")
-                if isinstance(module, nn.LSTM):  # one fused [W; U] matrix, [in + hidden][4 hidden]
-                    both = _round(np.vstack([w_ih.numpy().T, w_hh.numpy().T]), precision)
-                    w_ih.copy_(torch.from_numpy(both[: w_ih.shape[1]].T))
-                    w_hh.copy_(torch.from_numpy(both[w_ih.shape[1] :].T))
-                else:
-                    w_ih.copy_(torch.from_numpy(_round(w_ih.numpy().T, precision).T))
-                    w_hh.copy_(torch.from_numpy(_round(w_hh.numpy().T, precision).T))
+                w_ih.copy_(torch.from_numpy(_round(w_ih.numpy().T, precision).T))
+                w_hh.copy_(torch.from_numpy(_round(w_hh.numpy().T, precision).T))
     return Int8Model(model) if precision == "int8" else model
 
 
@@ -80,7 +75,7 @@ class Int8Model(nn.Module):
         c, out = torch.zeros_like(h), []
         for t in range(x.shape[1]):
             if isinstance(module, nn.LSTM):
-                z = quantised(torch.cat([x[:, t], h], dim=-1)) @ torch.cat([w_ih, w_hh], dim=1).T + b_ih + b_hh
+                z = quantised(x[:, t]) @ w_ih.T + quantised(h) @ w_hh.T + b_ih + b_hh
                 i, f, g, o = z.chunk(4, dim=-1)
                 c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
                 h = torch.sigmoid(o) * torch.tanh(c)

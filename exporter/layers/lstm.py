@@ -50,7 +50,8 @@ def check(e: dict, in_size: int) -> str | None:
         return 'initial_state must be {"h": [...], "c": [...]}'
     for key in INITIAL_KEYS:
         value = state[key]
-        if not isinstance(value, (list, np.ndarray)) or any(
+        vector = isinstance(value, list) or (isinstance(value, np.ndarray) and value.ndim == 1)
+        if not vector or any(
             isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)) for v in value
         ):
             return f"initial_state.{key} must be a list of {H} numbers"

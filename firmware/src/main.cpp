@@ -166,8 +166,8 @@ int main(int argc, char** argv) {
 
     for (int m = 0; m < kCount; ++m) {
         if (kInfo[m].perSample && vectors::kTable[m].steps < opt.blockSize) {
-            std::fprintf(stderr, "--block-size %d: model %s has test vectors for %d samples only\n", opt.blockSize,
-                         kInfo[m].name, vectors::kTable[m].steps);
+            std::fprintf(stderr, "--block-size %d: model %s has test vectors for %d samples only\n",
+                         opt.blockSize, kInfo[m].name, vectors::kTable[m].steps);
             return 2;
         }
     }
@@ -186,11 +186,11 @@ int main(int argc, char** argv) {
         std::printf("}\n");
         std::printf(
             "{\"type\":\"model\",\"model\":\"%s\",\"rate\":\"%s\",\"steps_per_block\":%d,\"input_size\":%d,"
-            "\"output_size\":%d,\"parameters\":%lu,\"weight_bytes\":%lu,\"model_bytes\":%lu,\"load_heap_bytes\":%lu}\n",
-            e.name, e.perSample ? "sample" : "block", e.perSample ? opt.blockSize : 1, e.inputSize, e.outputSize,
-            (unsigned long)e.parameterCount,
-            (unsigned long)(e.parameterCount * sizeof(float)), (unsigned long)e.modelBytes,
-            (unsigned long)(after.bytes - before.bytes));
+            "\"output_size\":%d,\"parameters\":%lu,\"weight_bytes\":%lu,\"model_bytes\":%lu,\"load_heap_"
+            "bytes\":%lu}\n",
+            e.name, e.perSample ? "sample" : "block", e.perSample ? opt.blockSize : 1, e.inputSize,
+            e.outputSize, (unsigned long)e.parameterCount, (unsigned long)(e.parameterCount * sizeof(float)),
+            (unsigned long)e.modelBytes, (unsigned long)(after.bytes - before.bytes));
     }
 
     for (int b = 0; b < opt.warmup; ++b) runBlock(b, opt.blockSize, false);
