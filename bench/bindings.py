@@ -45,6 +45,7 @@ def build(models_dir: Path, engine: str = engines.GENERATED, build_dir: Path = B
         "-O2",
         "-shared",
         "-fPIC",
+        "-fvisibility=hidden",  # each library keeps its own models (cabi.cpp)
         *engines.flags(engine),
         f"-I{models_dir}",
         f'-DRTMB_MODEL_TABLE="{table}"',

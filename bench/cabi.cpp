@@ -35,6 +35,10 @@ void block(int index, const float* in, int samples, float* out) {
 
 }  // namespace
 
+// Built with -fvisibility=hidden: only these functions leave the library. Every library of an
+// export holds its own models::kInfo and Processor code (inline, so GNU "unique" symbols by
+// default), and two libraries loaded in one process would otherwise share the first one's.
+#pragma GCC visibility push(default)
 extern "C" {
 
 int rtmb_count() { return models::kCount; }
@@ -78,3 +82,4 @@ int rtmb_run(int index, const float* inputs, int steps, float* outputs) {
 }
 
 }  // extern "C"
+#pragma GCC visibility pop

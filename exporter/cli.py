@@ -40,7 +40,7 @@ def create_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--seconds",
         type=float,
-        default=2.0,
+        default=1.0,
         help="test signal for an audio model whose file carries no reference",
     )
     p.add_argument(
@@ -102,24 +102,23 @@ def import_(args) -> int:
     print(f"imported {len(new)} model(s) into {args.out}/ in {time.time() - t0:.1f} s")
     if args.no_validate:
         return 0
-    return report(args.out, [m.name for m in new], None, args.out.parent / "check", "eigen", True)
+    return report(args.out, ",".join(m.name for m in new), None, args.out.parent / "check", "eigen", True)
 
 
 def validate(args) -> int:
-    names = None if args.models == "all" else [n.strip() for n in args.models.split(",") if n.strip()]
     checkpoints = args.checkpoints
     if not checkpoints.is_dir():  # a folder of imported models, or an export made elsewhere
         print(f"checkpoint checks skipped: {checkpoints} is not a folder (the export is checked from its files)")
         checkpoints = None
-    return report(args.out, names, checkpoints, args.build_dir, args.backend, not args.no_rtneural)
+    return report(args.out, args.models, checkpoints, args.build_dir, args.backend, not args.no_rtneural)
 
 
-def report(out: Path, names, checkpoints, build_dir: Path, backend: str, use_rtneural: bool) -> int:
+def report(out: Path, models: str, checkpoints, build_dir: Path, backend: str, use_rtneural: bool) -> int:
     from exporter.validate import render
     from exporter.validate import validate as run
 
     t0 = time.time()
-    reports, skipped = run(out, names, checkpoints, build_dir, backend, use_rtneural)
+    reports, skipped = run(out, models, checkpoints, build_dir, backend, use_rtneural)
     print(render(reports))
     if skipped:
         print(f"RTNeural checks skipped: {skipped}")
@@ -127,7 +126,7 @@ def report(out: Path, names, checkpoints, build_dir: Path, backend: str, use_rtn
         if r.checkpoint is not None:
             print(f"{r.row['model']}: checked {r.checkpoint}")
         for problem in r.problems:
-            print(f"error: {r.name}: {problem}", file=sys.stderr)
+            print(f"error: {r.row['model']}: {problem}", file=sys.stderr)
     bad = [r for r in reports if not r.ok]
     print(
         f"{'FAILED' if bad else 'passed'}: {len(reports) - len(bad)}/{len(reports)} models within "

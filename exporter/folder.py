@@ -232,10 +232,13 @@ def files(models: list[Model], commit: str) -> dict[str, bytes]:
         mine = [(m, r) for m, r in zip(models, rows, strict=True) if eng.name in r["engines"]]
         if not mine:
             continue  # no model of the folder runs on it
-        used[eng.name] = eng
+        # The float32 engines share one vectors header (the reference outputs), unless an engine runs
+        # only some of the models: its table's order is then its own, and so is its header.
+        vectors = eng.vectors if len(mine) == len(models) else f"model_vectors-{eng.name}.h"
+        used[eng.name] = {"umbrella": eng.umbrella, "table": eng.table, "vectors": vectors, "needs": eng.needs}
         out[eng.umbrella] = tables.umbrella([r for _, r in mine], eng)
         out[eng.table] = tables.model_table([r for _, r in mine], eng)
-        if eng.vectors not in out:  # the RTNeural engines share PyTorch's outputs
+        if vectors not in out:
             sets = {
                 m.name: {
                     "inputs": m.vectors["inputs"],
@@ -243,16 +246,13 @@ def files(models: list[Model], commit: str) -> dict[str, bytes]:
                 }
                 for m, _ in mine
             }
-            out[eng.vectors] = tables.vectors_header([r for _, r in mine], sets)
+            out[vectors] = tables.vectors_header([r for _, r in mine], sets)
     out[engine.KERNELS.name] = engine.KERNELS.read_text()
     doc = {
         "schema": manifest.SCHEMA_ID,
         "project_commit": commit,
         "vectors_header": "model_vectors.h",
-        "engines": {
-            eng.name: {"umbrella": eng.umbrella, "table": eng.table, "vectors": eng.vectors, "needs": eng.needs}
-            for eng in used.values()
-        },
+        "engines": used,
         "models": rows,
         "sha256": {name: hashlib.sha256(text.encode()).hexdigest() for name, text in sorted(out.items())},
     }

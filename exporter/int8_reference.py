@@ -25,10 +25,12 @@ TANH_P = [F(c) for c in (
 TANH_Q = [F(c) for c in (1.19825839466702e-06, 1.18534705686654e-04, 2.26843463243900e-03, 4.89352518554385e-03)]
 
 
+WIDE = np.longdouble
+
+
 def madd(a, b, c) -> np.ndarray:
-    """a * b + c rounded once to float32, as std::fma."""
-    wide = np.longdouble
-    return (np.asarray(a, wide) * np.asarray(b, wide) + np.asarray(c, wide)).astype(F)
+    """a * b + c rounded once to float32, as std::fma (the float32 product is exact in WIDE)."""
+    return np.add(np.multiply(a, b, dtype=WIDE), c, dtype=WIDE).astype(F)
 
 
 def tanh(x: np.ndarray) -> np.ndarray:

@@ -187,20 +187,29 @@ def check_generated(reports: list[Report], doc: dict, out_dir: Path, build_dir: 
             rep.errors[engine] = float(errors[rep.name])
 
 
-def select(doc: dict, names: list[str] | None, where: Path) -> list[dict]:
-    """The manifest rows of the named models (all when names is None), in manifest order."""
-    if names is None:
+def select(doc: dict, text: str, where: Path) -> list[dict]:
+    """`--models` for an export folder: "all", or comma-separated names (a model's snake-case name
+    or its display name), each once; the manifest rows, in the order given."""
+    if text.strip() == "all":
         return list(doc["models"])
-    have = manifest.models(doc)
-    unknown = [n for n in names if n not in have]
-    if unknown:
-        raise SuiteError(f"{unknown[0]} is not in this export; it has {', '.join(have)}", where / manifest.NAME)
-    return [m for m in doc["models"] if m["name"] in names]
+    names = [n.strip() for n in text.split(",")]
+    if not all(names):
+        raise SuiteError(f"--models {text!r}: an empty name; give comma-separated names or all")
+    rows = []
+    for n in names:
+        row = next((m for m in doc["models"] if n in (m["name"], m["model"])), None)
+        if row is None:
+            have = ", ".join(manifest.models(doc))
+            raise SuiteError(f"{n} is not in this export; it has {have}", where / manifest.NAME)
+        if row in rows:
+            raise SuiteError(f"--models {text!r}: {row['name']} is named twice")
+        rows.append(row)
+    return rows
 
 
 def validate(
     out_dir: Path,
-    names: list[str] | None = None,
+    models: str = "all",
     checkpoints: Path | None = None,
     build_dir: Path | None = None,
     backend: str = "eigen",
@@ -209,7 +218,7 @@ def validate(
     out_dir = Path(out_dir)
     build_dir = Path(build_dir or layout.PROJECT / "build" / "check")
     doc = manifest.load(out_dir)
-    reports = [check_python(m, doc, out_dir, checkpoints) for m in select(doc, names, out_dir)]
+    reports = [check_python(m, doc, out_dir, checkpoints) for m in select(doc, models, out_dir)]
     for engine in engines.PRECISIONS:
         if engine in doc["engines"]:
             check_generated(reports, doc, out_dir, build_dir, engine)

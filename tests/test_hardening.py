@@ -78,7 +78,8 @@ def test_nan_in_the_expected_outputs_fails_validate(trained, exported, tmp_path,
         ]
     )
     assert code == 1
-    assert "DynamicsEngine: checkpoint: max abs error nan against torch exceeds 1e-05" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "DynamicsEngine: checkpoint: max abs error nan against the reference exceeds 1e-05" in err
 
 
 # --- 2. no result overwrites another -----------------------------------------------------------

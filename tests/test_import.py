@@ -76,6 +76,7 @@ def test_a_name_that_is_taken_is_refused_with_the_way_out(exported, tmp_path, ca
     shutil.copytree(exported, out)
     folder.write(out, [*folder.read(out), imported(GRU_1D, "amp")], project_commit())
     before = {p.name: p.read_bytes() for p in out.iterdir()}
+    capsys.readouterr()
     code = exporter_main(["import", str(GRU_1D), "--name", name, "--out", str(out), "--seconds", "0.05"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
@@ -190,11 +191,13 @@ def test_every_format_imports_validates_and_runs(tmp_path, capsys):
         assert exporter_main([*args, "--no-validate", "--rate", "sample"]) == 0, capsys.readouterr().err
     capsys.readouterr()
     code = exporter_main(["validate", "--out", str(out), "--build-dir", str(tmp_path / "check"), "--no-rtneural"])
-    text = capsys.readouterr().out
-    assert code == 0, text
+    text = capsys.readouterr()
+    assert code == 0, text.out + text.err
     doc = manifest.load(out)
     assert {m["source"]["format"] for m in doc["models"]} == {fmt for fmt, _ in CASES}
-    assert all(m["rate"] == "sample" for m in doc["models"])
+    audio = [m for m in doc["models"] if m["source"]["format"] in ("aida-x", "guitarml", "nam")]
+    assert len(audio) == 6 and all(m["rate"] == "sample" for m in audio)  # the audio formats' own rate
+    assert {m["rate"] for m in doc["models"] if m["name"].startswith(("conv", "full_model", "lstm_1d"))} == {"sample"}
     nam = next(m for m in doc["models"] if m["source"]["format"] == "nam")
     assert "rtneural" not in nam["engines"]  # RTNeural starts an LSTM from zeros, not the learned state
     code = bench_cli.main(

@@ -64,6 +64,10 @@ manifest_path = models_dir / "manifest.json"
 try:
     manifest = json.loads(manifest_path.read_text())
     engine, note = engines.resolve(os.environ.get("RTMB_ENGINE") or option("engine", "auto"), option("backend"))
+    key = engines.manifest_key(engine)
+    if key not in manifest["engines"]:
+        why = "; ".join(f"{m['name']}: {m.get('unavailable', {}).get(key, '?')}" for m in manifest["models"])
+        fail(f"{manifest_path}: no model of this export runs on {engine} ({why}); choose another engine")
     shared = manifest["engines"][engines.manifest_key(engine)]
     engine_flags = engines.flags(engine, int(option("alignment", "16")))
 except FileNotFoundError:
