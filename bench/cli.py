@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from bench import baseline, boards, compare, figures, report, results, run, targets
+from bench import baseline, boards, compare, figures, layers, report, results, run, targets
 from common import atomic, cli, engines, layout, remote, rtneural, table
 from common.errors import SuiteError
 
@@ -109,6 +109,23 @@ def main(argv=None) -> int:
     ce.add_argument("--out", type=Path, default=layout.RUNS_DIR.parent / "peers", help="where the comparison goes")
     ce.add_argument("--runs", type=Path, default=layout.RUNS_DIR, help="where the compiled engines' results go")
     ce.add_argument("--quick", action="store_true", help="fewer pyperf processes and values: a smoke run")
+    la = sub.add_parser(
+        "layers", help="RTNeural's layer benchmark our way: every engine per layer, interleaved in one process"
+    )
+    la.add_argument(
+        "--layers",
+        action="append",
+        metavar="TERMS",
+        help="comma-separated kinds (gru, conv1d, tanh), names (lstm_16_in1) or globs (dense_*_in1); default: all",
+    )
+    la.add_argument("--seconds", type=float, default=5.0, help="audio per layer and engine (default %(default)s)")
+    la.add_argument(
+        "--rounds", type=cli.count(1), default=layers.ROUNDS, help="interleaved rounds, medians over them (default 15)"
+    )
+    la.add_argument("--set", type=Path, default=layers.SET_PATH, help="the layer set (default bench/layers.json)")
+    la.add_argument("--work", type=Path, default=layers.WORK_DIR, help="models and builds (default build/layers)")
+    la.add_argument("--out", type=Path, default=layers.OUT_DIR, help="where the result goes (default reports/layers)")
+    la.add_argument("--no-callgrind", action="store_true", help="skip the instruction counts")
     b = sub.add_parser("baseline", help="the committed baseline the gate compares with")
     bsub = b.add_subparsers(dest="action", required=True)
     u = bsub.add_parser("update", help="replace the baseline's figures with the latest runs' (of each target/engine)")
@@ -123,6 +140,8 @@ def main(argv=None) -> int:
         return cli.guard(lambda: run_boards(args))
     if args.command == "baseline":
         return cli.guard(lambda: run_baseline(args))
+    if args.command == "layers":
+        return cli.guard(lambda: layers.run(args))
     if args.command == "compare-engines":
         return cli.guard(lambda: run_lineup(args, ce))
     if args.command in ("targets", "engines"):

@@ -138,7 +138,8 @@ def read_vectors(path: Path, in_size: int, out_size: int) -> dict:
         if a.ndim != 2 or a.shape[0] < 1 or a.shape[1] != width:
             raise SuiteError(f"{key} has shape {list(a.shape)}, expected [steps >= 1, {width}]", path)
         if len(a) != len(arrays.get("inputs", a)):
-            raise SuiteError(f"{len(arrays['inputs'])} input steps but {len(a)} steps of {key}", path)
+            what = "output" if key == "outputs" else key
+            raise SuiteError(f"{len(arrays['inputs'])} input steps but {len(a)} {what} steps", path)
         arrays[key] = a
     if not np.isfinite(arrays["inputs"]).all():
         raise SuiteError("an input is NaN or infinite", path)
