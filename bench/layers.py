@@ -19,6 +19,7 @@ import itertools
 import json
 import math
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -197,9 +198,9 @@ def export(layers: list[Layer], seed: int, work: Path) -> Path:
     """Each layer's model JSON into work/json/, then every engine's headers and the manifest into
     work/models/ through the exporter's command line (a subprocess: bench never imports it)."""
     src, models_dir = work / "json", work / "models"
-    if src.exists():
-        for old in src.glob("*.json"):
-            old.unlink()
+    # an import adds to the models already in its folder: start both afresh (the compiles are cached)
+    shutil.rmtree(src, ignore_errors=True)
+    shutil.rmtree(models_dir, ignore_errors=True)
     files = []
     for layer in layers:
         path = src / f"{layer.name}.json"
@@ -211,25 +212,6 @@ def export(layers: list[Layer], seed: int, work: Path) -> Path:
     if done.returncode != 0:
         raise SuiteError(f"python -m exporter import failed:\n{(done.stderr or done.stdout).strip()[-2000:]}", src)
     return models_dir
-
-
-def weightless_refused() -> str | None:
-    """Why an export cannot hold a layer without weights (a lone activation), or None. The manifest
-    schema (common/manifest.schema.json) asks each model for at least one parameter and weight byte,
-    so the folder such an import writes is refused when read; read from the schema, so the
-    activations run as soon as it allows 0."""
-    row = manifest.schema()["properties"]["models"]["items"]["properties"]
-    low = max(row["parameters"].get("minimum", 0), row["weight_bytes"].get("minimum", 0))
-    if low < 1:
-        return None
-    return "no weights: the manifest schema (common/manifest.schema.json) asks every model for at least one parameter"
-
-
-def runnable(layers: list[Layer]) -> tuple[list[Layer], dict[str, str]]:
-    """The layers an export can hold, and why each other one is left out."""
-    why = weightless_refused()
-    skipped = {layer.name: why for layer in layers if why and not layer.weight_shapes()}
-    return [layer for layer in layers if layer.name not in skipped], skipped
 
 
 def host() -> targets.Target:
@@ -417,7 +399,6 @@ def document(
         "build": context["build"],
         "engines": context["engines"],
         "unavailable": context["unavailable"],
-        "skipped": context["skipped"],
         "counter": context["counter"],
         "rtneural_commit": context["rtneural_commit"],
         "project_commit": context["project_commit"],
@@ -507,7 +488,6 @@ def render(doc: dict) -> str:
     )
     parts = [head, table.render(rows(doc), HEAD), *summary(doc)]
     parts += [f"not run: {e}: {why}" for e, why in doc["unavailable"].items()]
-    parts += [f"left out: {name}: {why}" for name, why in doc["skipped"].items()]
     return "\n".join(parts)
 
 
@@ -524,9 +504,6 @@ def run(args) -> int:
     chosen = select(every, terms)
     if not 0 < args.seconds <= 600:
         raise SuiteError(f"argument --seconds: {args.seconds}: give a length above 0, at most 600 seconds")
-    chosen, skipped = runnable(chosen)
-    if not chosen:
-        raise SuiteError(f"argument --layers: nothing to run: {next(iter(skipped.values()))}")
     results.check_writable(args.out)
     target = host()
     names, unavailable = available()
@@ -561,7 +538,6 @@ def run(args) -> int:
         },
         "engines": names,
         "unavailable": unavailable,
-        "skipped": skipped,
         "counter": callgrind.version() if counting else None,
         "rtneural_commit": found.commit if found else None,
         "project_commit": git.project_commit(),
