@@ -62,9 +62,11 @@ def verify(models_dir: str | Path, doc: dict, names: list[str]) -> None:
 
 
 def engine_files(doc: dict, engine: str) -> list[str]:
-    """Every file an engine's program compiles, relative to the export folder."""
+    """Every file an engine's program compiles, relative to the export folder (the headers of the
+    models it runs: an engine may run only some of them)."""
     if engine not in doc["engines"]:
         raise SuiteError(f"no {engine} engine in this export; it has {', '.join(doc['engines'])}")
     shared = doc["engines"][engine]
     extra = [KERNELS] if engine.startswith("generated") else []
-    return [shared["umbrella"], shared["table"], *extra, *(m["engines"][engine]["header"] for m in doc["models"])]
+    headers = [m["engines"][engine]["header"] for m in doc["models"] if engine in m["engines"]]
+    return [shared["umbrella"], shared["table"], *extra, *headers]

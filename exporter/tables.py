@@ -141,11 +141,18 @@ def forward_body(m: dict, engine: Engine) -> str:
     steps for a sample-rate one, the input added to the output where the model has a skip."""
     n, i, o = m["name"], m["input_size"], m["output_size"]
     model = f"{n}_->" if engine.runtime_json else f"{n}_."
-    if not own_outputs(m):
-        return f"        {model}forward(x);\n        return {model}getOutputs();\n"
-    # RTNeural's SIMD backends load the input aligned; a sample's input inside a block is not.
+    # RTNeural's SIMD backends load the input aligned, a whole register at a time: its input goes
+    # through an aligned, zero-padded buffer, so a caller's rows (a sample's inside a block, a
+    # 2-float row of the test vectors) need no alignment and nothing past them is read.
     aligned = engine.needs == "RTNeural"
-    feed = f"std::memcpy({n}In_, xn, sizeof({n}In_));\n            {model}forward({n}In_);" if aligned else ""
+    if not own_outputs(m):
+        if aligned:
+            return (
+                f"        std::memcpy({n}In_, x, sizeof(float) * {i});\n"
+                f"        {model}forward({n}In_);\n        return {model}getOutputs();\n"
+            )
+        return f"        {model}forward(x);\n        return {model}getOutputs();\n"
+    feed = f"std::memcpy({n}In_, xn, sizeof(float) * {i});\n            {model}forward({n}In_);" if aligned else ""
     feed = feed or f"{model}forward(xn);"
     skip = " + xn[i]" if m.get("skip") else ""
     steps = "samples" if per_sample(m) else "1"
@@ -161,14 +168,13 @@ def forward_body(m: dict, engine: Engine) -> str:
 
 
 def buffers(m: dict, engine: Engine) -> str:
-    if not own_outputs(m):
-        return ""
-    n = m["name"]
-    steps = "kMaxBlockSize" if per_sample(m) else "1"
     # Capitalised suffixes: no snake_case model name can give another model's member name.
-    out = f"    alignas(16) float {n}Out_[{steps} * {m['output_size']}] = {{}};\n"
-    if engine.needs == "RTNeural":
-        out += f"    alignas(64) float {n}In_[{m['input_size']}] = {{}};\n"
+    n, out = m["name"], ""
+    if own_outputs(m):
+        steps = "kMaxBlockSize" if per_sample(m) else "1"
+        out += f"    alignas(16) float {n}Out_[{steps} * {m['output_size']}] = {{}};\n"
+    if engine.needs == "RTNeural":  # whole 64-byte lines, the padding zero
+        out += f"    alignas(64) float {n}In_[{-(-m['input_size'] // 16) * 16}] = {{}};\n"
     return out
 
 
