@@ -78,12 +78,16 @@ def ordered(docs: list[dict]) -> list[dict]:
 def latency_plot(target: str, docs: list[dict]) -> bytes:
     """p50 bars per model and for the set, one bar per engine; whiskers to p99, a dot at the max."""
     plt = _plt()
-    models = [*docs[0]["models"], layout.SET]
-    fig, ax = plt.subplots(figsize=(9, 4))
+    # every model any engine ran (an engine may run only some of them: a bar where it ran)
+    models = [*dict.fromkeys(m for doc in docs for m in doc["models"]), layout.SET]
+    fig, ax = plt.subplots(figsize=(max(9, 0.55 * len(models)), 4))
     width = 0.8 / len(docs)
     for k, doc in enumerate(docs):
-        lat = [doc["models"][m]["latency_us"] if m != layout.SET else doc["set"]["latency_us"] for m in models]
-        xs = [i + (k - (len(docs) - 1) / 2) * width for i in range(len(models))]
+        ran = [i for i, m in enumerate(models) if m == layout.SET or m in doc["models"]]
+        lat = [
+            doc["set"]["latency_us"] if models[i] == layout.SET else doc["models"][models[i]]["latency_us"] for i in ran
+        ]
+        xs = [i + (k - (len(docs) - 1) / 2) * width for i in ran]
         p50 = [v["p50"] for v in lat]
         ax.bar(xs, p50, width, label=engine_label(doc), color=ENGINE_COLOURS.get(results.engine_name(doc)))
         ax.errorbar(
@@ -100,10 +104,14 @@ def latency_plot(target: str, docs: list[dict]) -> bytes:
     ax.axhline(deadline, color="C3", ls="--", lw=1)
     ax.text(len(models) - 0.5, deadline, f" deadline {deadline / 1000:.2f} ms", va="bottom", ha="right", color="C3")
     ax.set_yscale("log")
-    ax.set_xticks(range(len(models)), [m.replace("_", "\n") for m in models])
+    if len(models) > 8:  # many models: slanted names, which do not run into each other
+        ax.set_xticks(range(len(models)), models, rotation=40, ha="right", fontsize=7)
+    else:
+        ax.set_xticks(range(len(models)), [m.replace("_", "\n") for m in models])
     ax.set_ylabel("microseconds per block (log)")
     ax.set_title(f"{target}: latency per block, p50 bars, p99 whiskers, max dots ({docs[0]['timing']['kind']})")
     ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
     return _png(fig)
 
 
