@@ -106,6 +106,9 @@ def import_(args) -> int:
 
 
 def validate(args) -> int:
+    from exporter.validate import names
+
+    names(args.models)  # before anything is read
     checkpoints = args.checkpoints
     if not checkpoints.is_dir():  # a folder of imported models, or an export made elsewhere
         print(f"checkpoint checks skipped: {checkpoints} is not a folder (the export is checked from its files)")

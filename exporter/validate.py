@@ -15,6 +15,7 @@ A NaN or infinite error is a failure wherever a tolerance is checked.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -187,24 +188,29 @@ def check_generated(reports: list[Report], doc: dict, out_dir: Path, build_dir: 
             rep.errors[engine] = float(errors[rep.name])
 
 
-def select(doc: dict, text: str, where: Path) -> list[dict]:
-    """`--models` for an export folder: "all", or comma-separated names (a model's snake-case name
-    or its display name), each once; the manifest rows, in the order given."""
+def names(text: str) -> list[str] | None:
+    """`--models` as given: None for "all", else the names in snake case (a display name such as
+    GroovePredictor as groove_predictor), each once; checked before anything is read."""
     if text.strip() == "all":
-        return list(doc["models"])
-    names = [n.strip() for n in text.split(",")]
-    if not all(names):
+        return None
+    out = [re.sub(r"(?<!^)(?=[A-Z])", "_", n.strip()).lower() for n in text.split(",")]
+    if not all(out):
         raise SuiteError(f"--models {text!r}: an empty name; give comma-separated names or all")
-    rows = []
-    for n in names:
-        row = next((m for m in doc["models"] if n in (m["name"], m["model"])), None)
-        if row is None:
-            have = ", ".join(manifest.models(doc))
-            raise SuiteError(f"{n} is not in this export; it has {have}", where / manifest.NAME)
-        if row in rows:
-            raise SuiteError(f"--models {text!r}: {row['name']} is named twice")
-        rows.append(row)
-    return rows
+    twice = next((n for n in out if out.count(n) > 1), None)
+    if twice:
+        raise SuiteError(f"--models {text!r}: {twice} is named twice")
+    return out
+
+
+def select(doc: dict, wanted: list[str] | None, where: Path) -> list[dict]:
+    """The manifest rows of the models named (all for None), in the order given."""
+    if wanted is None:
+        return list(doc["models"])
+    have = manifest.models(doc)
+    unknown = next((n for n in wanted if n not in have), None)
+    if unknown:
+        raise SuiteError(f"{unknown} is not in this export; it has {', '.join(have)}", where / manifest.NAME)
+    return [next(m for m in doc["models"] if m["name"] == n) for n in wanted]
 
 
 def validate(
@@ -218,7 +224,7 @@ def validate(
     out_dir = Path(out_dir)
     build_dir = Path(build_dir or layout.PROJECT / "build" / "check")
     doc = manifest.load(out_dir)
-    reports = [check_python(m, doc, out_dir, checkpoints) for m in select(doc, models, out_dir)]
+    reports = [check_python(m, doc, out_dir, checkpoints) for m in select(doc, names(models), out_dir)]
     for engine in engines.PRECISIONS:
         if engine in doc["engines"]:
             check_generated(reports, doc, out_dir, build_dir, engine)

@@ -153,13 +153,17 @@ def place(board, tmp_path):
     address = f"127.0.0.1:{free_port()}"
     processes = []
     try:
+        # in tmp_path: the coordinator keeps its places.yaml and resources.yaml in its working folder
         coordinator = subprocess.Popen(
-            [str(TOOLS / "labgrid-coordinator"), "-l", address], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+            [str(TOOLS / "labgrid-coordinator"), "-l", address],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
         )
         processes.append(coordinator)
         wait_for_port(int(address.rsplit(":", 1)[1]), coordinator, "labgrid-coordinator")
         exporter = [str(TOOLS / "labgrid-exporter"), "-c", address, "-n", "lab", "--hostname", "127.0.0.1", str(config)]
-        processes.append(subprocess.Popen(exporter, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+        processes.append(subprocess.Popen(exporter, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=tmp_path))
         client = [str(TOOLS / "labgrid-client"), "-x", address, "-p", "loopback"]
         subprocess.run([*client, "create"], check=True, capture_output=True)
         subprocess.run([*client, "add-match", "lab/loopback/NetworkService"], check=True, capture_output=True)
