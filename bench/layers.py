@@ -423,15 +423,8 @@ def load(path: Path) -> dict:
 
 
 def write(doc: dict, out: Path = OUT_DIR) -> Path:
-    """Save under the run's id, never replacing another result (a clash gets a fresh id)."""
-    for _ in range(8):
-        path = Path(out) / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', doc['id'])}.json"
-        try:
-            atomic.write_new(path, (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode())
-            return path
-        except FileExistsError:
-            doc["id"] = results.run_id(datetime.fromisoformat(doc["created"]), doc["target"]["name"], "layers")
-    raise SuiteError("no free name for the result after 8 tries", out)
+    """Save under the run's id, never replacing another result (bench/results.py's writer)."""
+    return results.write(doc, out, "layers")
 
 
 HEAD = ("layer", "engine", "ns/sample", "real-time x", "instr/sample", "vs RTNeural best")

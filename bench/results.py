@@ -171,15 +171,17 @@ def run_id(now: datetime, target: str, backend: str) -> str:
     return f"{now.strftime('%Y%m%dT%H%M%S.%fZ')}-{target}-{backend}-{secrets.token_hex(3)}"
 
 
-def write(doc: dict, runs_dir: Path = layout.RUNS_DIR) -> Path:
-    """Save a result under its id; never replaces another result (a clash gets a fresh id)."""
+def write(doc: dict, runs_dir: Path = layout.RUNS_DIR, kind: str | None = None) -> Path:
+    """Save a result under its id; never replaces another result (a clash gets a fresh id, named
+    after the target and `kind`: the engine's name by default)."""
     for _ in range(8):
         path = Path(runs_dir) / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', doc['id'])}.json"
         try:
             atomic.write_new(path, (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode())
             return path
         except FileExistsError:
-            doc["id"] = run_id(datetime.fromisoformat(doc["created"]), doc["target"]["name"], engine_name(doc))
+            created = datetime.fromisoformat(doc["created"])
+            doc["id"] = run_id(created, doc["target"]["name"], kind or engine_name(doc))
     raise SuiteError("no free name for the result after 8 tries", runs_dir)
 
 

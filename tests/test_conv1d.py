@@ -3,7 +3,6 @@ at float32, float16 and int8: RTNeural's own reference models and torch Conv1d s
 of steps with the state carried, then reset and run again; and in the RTNeural ModelT header."""
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -12,12 +11,13 @@ import pytest
 import torch
 from torch import nn
 
-from common import cxx, engines, rtneural
+from common import rtneural
 from exporter import convert, engine, header, runtime
 from exporter.layers import conv1d
 from exporter.validate import STRICT
 from models import quantize
 from tests.reference import REFERENCE, csv, needs_reference
+from tests.test_engine import build
 from tests.test_layers import Seq
 
 TOL = 1e-5
@@ -73,18 +73,7 @@ int main() {
 def run_engine(model_json: dict, x: np.ndarray, tmp_path: Path, precision: str, flags=(), reset_at=None):
     """The generated engine's outputs (float32, exact) for x, from a reset state, reset again before
     step `reset_at`."""
-    src = tmp_path / f"src-{precision}"
-    src.mkdir(parents=True, exist_ok=True)
-    (src / "m.generated.h").write_text(engine.render("m", model_json, "test model", "Test", "generated", precision))
-    shutil.copy(engine.KERNELS, src / engine.KERNELS.name)
-    (src / "main.cpp").write_text(MAIN)
-    exe = cxx.cached(
-        "conv-test",
-        src / "main.cpp",
-        ["-std=c++17", "-O2", *STRICT, *engines.GENERATED_FLAGS, f"-I{src}", *flags],
-        [src / "m.generated.h", src / engine.KERNELS.name],
-        tmp_path / "bin",
-    )
+    exe = build(model_json, tmp_path, MAIN, "conv-test", flags, precision)
     x = np.asarray(x, np.float32)
     text = f"{len(x)} {len(x) if reset_at is None else reset_at}\n"
     text += "\n".join(" ".join(float(v).hex() for v in row) for row in x) + "\n"

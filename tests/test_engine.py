@@ -45,20 +45,26 @@ int main() {
 """
 
 
-def run_engine(model_json: dict, inputs: np.ndarray, tmp_path: Path, flags=(), precision="float32") -> np.ndarray:
-    """Outputs of the generated engine at `precision` for `inputs`, from a reset state."""
-    src = tmp_path / "src"
-    src.mkdir(exist_ok=True)
+def build(model_json: dict, tmp_path: Path, main: str, name: str, flags=(), precision="float32") -> Path:
+    """A program `main` over model `m`, the generated header of `model_json` at `precision`, built
+    with the strict flags (cached) under tmp_path."""
+    src = tmp_path / f"src-{name}-{precision}"
+    src.mkdir(parents=True, exist_ok=True)
     (src / "m.generated.h").write_text(engine.render("m", model_json, "test model", "Test", "generated", precision))
     shutil.copy(engine.KERNELS, src / engine.KERNELS.name)
-    (src / "main.cpp").write_text(MAIN)
-    exe = cxx.cached(
-        "engine-test",
+    (src / "main.cpp").write_text(main)
+    return cxx.cached(
+        name,
         src / "main.cpp",
         ["-std=c++17", "-O2", *STRICT, *engines.GENERATED_FLAGS, f"-I{src}", *flags],
-        [src / "m.generated.h"],
+        [src / "m.generated.h", src / engine.KERNELS.name],
         tmp_path / "bin",
     )
+
+
+def run_engine(model_json: dict, inputs: np.ndarray, tmp_path: Path, flags=(), precision="float32") -> np.ndarray:
+    """Outputs of the generated engine at `precision` for `inputs`, from a reset state."""
+    exe = build(model_json, tmp_path, MAIN, "engine-test", flags, precision)
     text = f"{len(inputs)}\n" + "\n".join(" ".join(f"{v:.9g}" for v in row) for row in inputs) + "\n"
     done = subprocess.run([str(exe)], input=text, capture_output=True, text=True, check=True)
     return np.array([[float(v) for v in line.split()] for line in done.stdout.splitlines()])

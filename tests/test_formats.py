@@ -18,6 +18,7 @@ from exporter import formats, runtime
 from exporter.formats import _shared, pytorch
 from exporter.layers import walk
 from tests.reference import REFERENCE, csv, needs_reference
+from tests.test_reference_runtime import KERAS
 
 STEPS = 600
 TOL = 1e-5
@@ -325,16 +326,7 @@ def test_what_each_format_carries(tmp_path):
 @needs_reference
 @pytest.mark.parametrize(
     "model, data, tol",
-    [
-        ("dense", "dense", 1e-6),
-        ("gru", "gru", 5e-6),
-        ("gru_1d", "gru_1d", 1e-6),
-        ("lstm", "lstm", 1e-6),
-        ("lstm_1d", "lstm_1d", 1e-6),
-        ("conv", "conv", 1e-6),
-        ("lstm_torch", "lstm_torch", 1e-5),
-        ("gru_torch", "gru_torch", 1e-5),
-    ],
+    [*KERAS, ("lstm_torch", "lstm_torch", 1e-5), ("gru_torch", "gru_torch", 1e-5)],  # RTNeural's own tolerances
 )
 def test_rtneural_reference_models(model, data, tol):
     [imp] = formats.read(REFERENCE / "models" / f"{model}.json")
