@@ -18,12 +18,13 @@ from models import quantize
 
 F = np.float32
 TANH_CLAMP = F(7.90531110763549805)
+# tanh's numerator p(y) = a1 + a3 y + ... + a13 y^6 over x and denominator q(y) = b0 + ... + b6 y^3
+# in y = x^2, lowest power first, evaluated as the C++ does (Estrin's scheme)
 TANH_P = [F(c) for c in (
-    -2.76076847742355e-16, 2.00018790482477e-13, -8.60467152213735e-11, 5.12229709037114e-08,
-    1.48572235717979e-05, 6.37261928875436e-04, 4.89352455891786e-03,
+    4.89352455891786e-03, 6.37261928875436e-04, 1.48572235717979e-05, 5.12229709037114e-08,
+    -8.60467152213735e-11, 2.00018790482477e-13, -2.76076847742355e-16,
 )]  # fmt: skip
-TANH_Q = [F(c) for c in (1.19825839466702e-06, 1.18534705686654e-04, 2.26843463243900e-03, 4.89352518554385e-03)]
-
+TANH_Q = [F(c) for c in (4.89352518554385e-03, 2.26843463243900e-03, 1.18534705686654e-04, 1.19825839466702e-06)]
 
 WIDE = np.longdouble
 
@@ -36,14 +37,15 @@ def madd(a, b, c) -> np.ndarray:
 def tanh(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, F)
     x = np.where(x < -TANH_CLAMP, -TANH_CLAMP, np.where(x > TANH_CLAMP, TANH_CLAMP, x)).astype(F)
-    x2 = x * x
-    p = madd(x2, TANH_P[0], TANH_P[1])
-    for c in TANH_P[2:]:
-        p = madd(x2, p, c)
-    p = x * p
-    q = madd(x2, TANH_Q[0], TANH_Q[1])
-    for c in TANH_Q[2:]:
-        q = madd(x2, q, c)
+    y = x * x
+    y2 = y * y
+    y4 = y2 * y2
+    a = TANH_P
+    p03 = madd(y2, madd(y, a[3], a[2]), madd(y, a[1], a[0]))
+    p46 = madd(y2, a[6], madd(y, a[5], a[4]))
+    p = x * madd(y4, p46, p03)
+    b = TANH_Q
+    q = madd(y2, madd(y, b[3], b[2]), madd(y, b[1], b[0]))
     return (p / q).astype(F)
 
 

@@ -23,6 +23,10 @@
 
 namespace rtmb {
 
+// Inlined whatever GCC's size heuristics say: the per-model forward() is the one function a step
+// is, so its layers' sums and gates stay in registers from one layer to the next.
+#define RTMB_INLINE inline __attribute__((always_inline))
+
 #if !defined(__ARM_NEON) && defined(__ARM_FEATURE_DSP)
 // sxtb16 with its operand rotated by 8: bytes 1 and 3 (GCC 12's arm_acle.h has no __ror to fold).
 inline std::uint32_t sxtb16_ror8(std::uint32_t x) noexcept {
@@ -36,27 +40,6 @@ inline std::uint32_t sxtb16_ror8(std::uint32_t x) noexcept {
 // op this way (no choice left to the compiler's contraction), so its reference in numpy
 // (exporter/int8_reference.py) reproduces it bit for bit, and every target computes the same bits.
 inline float madd(float a, float b, float c) noexcept { return std::fma(a, b, c); }
-
-// tanh as Eigen evaluates it in float: a clamped rational function of degree 13/6. Max error
-// 2.9e-7 on [-10, 10]; a NaN passes through (the clamp keeps it), so parity sees it.
-inline float tanh(float x) noexcept {
-    const float c = 7.90531110763549805f;
-    x = x < -c ? -c : (x > c ? c : x);
-    const float x2 = x * x;
-    float p = madd(x2, -2.76076847742355e-16f, 2.00018790482477e-13f);
-    p = madd(x2, p, -8.60467152213735e-11f);
-    p = madd(x2, p, 5.12229709037114e-08f);
-    p = madd(x2, p, 1.48572235717979e-05f);
-    p = madd(x2, p, 6.37261928875436e-04f);
-    p = madd(x2, p, 4.89352455891786e-03f);
-    p = x * p;
-    float q = madd(x2, 1.19825839466702e-06f, 1.18534705686654e-04f);
-    q = madd(x2, q, 2.26843463243900e-03f);
-    q = madd(x2, q, 4.89352518554385e-03f);
-    return p / q;
-}
-
-inline float sigmoid(float x) noexcept { return madd(0.5f, rtmb::tanh(0.5f * x), 0.5f); }
 
 // Outputs are computed a block of kBlock at a time: the exporter lays a kernel [In][Out] out as
 // blocks, for each group of kBlock outputs all its [In][kBlock] weights contiguously (the last block
@@ -77,11 +60,12 @@ inline float widen(std::uint16_t h) noexcept {
     return f * 0x1p112f;
 }
 
-#if defined(__SSE2__) || defined(__ARM_NEON) || defined(__aarch64__)
-// With SIMD, kLane outputs are one GCC vector (one AVX register, two NEON or SSE ones) and a block
-// is eight of them: per input one broadcast and eight independent fused multiply-adds, enough
-// chains to hide the FMA latency. (Plain arrays there make GCC vectorise over the inputs instead,
-// with shuffles; one vector at a time waits on each FMA: 2.4x slower on x86.)
+#if defined(__AVX__) || defined(__ARM_NEON) || defined(__aarch64__)
+// With SIMD, kLane outputs are one GCC vector (one AVX register, two NEON ones) and a block is
+// eight of them: per input one broadcast and eight independent fused multiply-adds, enough chains
+// to hide the FMA latency. (Plain arrays there make GCC vectorise over the inputs instead, with
+// shuffles; one vector at a time waits on each FMA: 2.4x slower on x86.) x86 without AVX takes the
+// scalar path: GCC refuses a 32-byte vector passed by value there (its ABI is AVX's).
 #define RTMB_VECTOR_LANES 1
 typedef float Lanes __attribute__((vector_size(kLane * sizeof(float))));
 typedef std::uint16_t HalfLanes __attribute__((vector_size(kLane * 2)));
@@ -108,6 +92,146 @@ inline void widen(Lanes& v, const std::uint16_t* w) noexcept {
 #define RTMB_VECTOR_LANES 0
 #endif
 
+#if RTMB_VECTOR_LANES
+// Lanes a * b + c with one rounding per lane, as madd(float) rounds.
+RTMB_INLINE Lanes madd(Lanes a, Lanes b, Lanes c) noexcept {
+#if defined(__FMA__)
+    return (Lanes)_mm256_fmadd_ps((__m256)a, (__m256)b, (__m256)c);
+#else
+    for (int j = 0; j < kLane; ++j) a[j] = std::fma(a[j], b[j], c[j]);
+    return a;
+#endif
+}
+#endif
+
+// A float, or a Lanes with every lane that float.
+template <typename T>
+RTMB_INLINE T splat(float x) noexcept {
+    return T{} + x;
+}
+
+// x limited to [-c, c]; a NaN stays NaN.
+RTMB_INLINE float clamp(float x, float c) noexcept { return x < -c ? -c : (x > c ? c : x); }
+#if RTMB_VECTOR_LANES
+RTMB_INLINE Lanes clamp(Lanes x, float c) noexcept {
+#if defined(__AVX__)
+    // max and min return their second operand when one is NaN: x, as the selects above
+    const __m256 limit = _mm256_set1_ps(c);
+    return (Lanes)_mm256_min_ps(limit, _mm256_max_ps(_mm256_sub_ps(_mm256_setzero_ps(), limit), (__m256)x));
+#else
+    const Lanes limit = splat<Lanes>(c);
+    return x < -limit ? -limit : (x > limit ? limit : x);
+#endif
+}
+#endif
+
+// tanh as Eigen evaluates it in float: a clamped rational function of degree 13/6, max error
+// 2.9e-7 on [-10, 10]; a NaN passes through (the clamp keeps it), so parity sees it. One
+// definition for a float and for kLane of them (the same operations lane by lane, so the same
+// bits): GCC left loops of scalar calls scalar once it had unrolled them. The polynomials in
+// y = x^2 are evaluated in Estrin's scheme, not Horner's: a small recurrent layer's step waits on
+// two of these one after the other, and the scheme's depth is 4 multiply-adds where Horner's is 7.
+template <typename T>
+RTMB_INLINE T tanh(T x) noexcept {
+    x = clamp(x, 7.90531110763549805f);
+    const T y = x * x, y2 = y * y, y4 = y2 * y2;
+    // p(y) = a1 + a3 y + a5 y^2 + ... + a13 y^6 (the odd numerator over x), q(y) = b0 + ... + b6 y^3
+    const T p01 = madd(y, splat<T>(6.37261928875436e-04f), splat<T>(4.89352455891786e-03f));
+    const T p23 = madd(y, splat<T>(5.12229709037114e-08f), splat<T>(1.48572235717979e-05f));
+    const T p45 = madd(y, splat<T>(2.00018790482477e-13f), splat<T>(-8.60467152213735e-11f));
+    const T p03 = madd(y2, p23, p01);
+    const T p46 = madd(y2, splat<T>(-2.76076847742355e-16f), p45);
+    const T p = x * madd(y4, p46, p03);
+    const T q01 = madd(y, splat<T>(2.26843463243900e-03f), splat<T>(4.89352518554385e-03f));
+    const T q23 = madd(y, splat<T>(1.19825839466702e-06f), splat<T>(1.18534705686654e-04f));
+    return p / madd(y2, q23, q01);
+}
+
+template <typename T>
+RTMB_INLINE T sigmoid(T x) noexcept {
+    return madd(splat<T>(0.5f), rtmb::tanh(splat<T>(0.5f) * x), splat<T>(0.5f));
+}
+
+// y = f(x) element by element, kLane at a time with SIMD, the rest one by one; y may be x. f takes
+// and returns a float or a Lanes (a generic lambda).
+template <int N, typename F>
+RTMB_INLINE void each(const float* x, float* y, F&& f) noexcept {
+    constexpr int kDone = RTMB_VECTOR_LANES ? N / kLane * kLane : 0;
+#if RTMB_VECTOR_LANES
+#pragma GCC unroll 8
+    for (int k = 0; k < kDone; k += kLane) {
+        Lanes v;
+        std::memcpy(&v, x + k, sizeof v);
+        v = f(v);
+        std::memcpy(y + k, &v, sizeof v);
+    }
+#endif
+    for (int k = kDone; k < N; ++k) y[k] = f(x[k]);
+}
+
+#if RTMB_VECTOR_LANES
+// How many partial sums each output vector of a block of kLanes vectors takes over In inputs. A
+// step of a small recurrent layer waits on its product, one multiply-add after another (4 cycles
+// each on x86): GRU-8's recurrent product was a chain of 8, GRU-16's of 16. Interleaved partial
+// sums cut the chain, up to about 12 sums in registers; a wide block already has chains enough.
+constexpr int partial_sums(int In, int kLanes) { return In < 4 ? 1 : kLanes <= 2 ? 4 : kLanes <= 6 ? 2 : 1; }
+
+// acc = b + x W over Width outputs (a multiple of kLane) of a block whose rows are Stride long,
+// W [In][Stride]: the sums left in registers for the caller. The loops over them are unrolled
+// before anything else looks at them, so the arrays are split into registers: otherwise GCC kept
+// them on the stack from 32 outputs up, a load and a store around every multiply-add.
+template <int In, int Width, int Stride = Width, typename Wt>
+RTMB_INLINE void accumulate(const Wt* __restrict W, const float* __restrict b, const float* __restrict x,
+                            Lanes (&acc)[Width / kLane]) noexcept {
+    static_assert(Width % kLane == 0 && Width <= Stride, "whole vectors within a row");
+    constexpr int kLanes = Width / kLane, kParts = partial_sums(In, kLanes), kEven = In / kParts * kParts;
+    Lanes part[kParts][kLanes];
+#pragma GCC unroll 16
+    for (int v = 0; v < kLanes; ++v) {
+#pragma GCC unroll 4
+        for (int k = 0; k < kParts; ++k) part[k][v] = Lanes{};
+        if (b) widen(part[0][v], b + v * kLane);
+    }
+    const auto add = [&](int k, int i) {
+        const float xi = x[i];
+#pragma GCC unroll 16
+        for (int v = 0; v < kLanes; ++v) {
+            Lanes w;
+            widen(w, W + i * Stride + v * kLane);
+            part[k][v] += xi * w;
+        }
+    };
+    for (int i = 0; i < kEven; i += kParts) {
+#pragma GCC unroll 4
+        for (int k = 0; k < kParts; ++k) add(k, i + k);
+    }
+#pragma GCC unroll 4
+    for (int i = kEven; i < In; ++i) add(i - kEven, i);
+#pragma GCC unroll 16
+    for (int v = 0; v < kLanes; ++v) {
+        if constexpr (kParts == 4) acc[v] = (part[0][v] + part[1][v]) + (part[2][v] + part[3][v]);
+        else if constexpr (kParts == 2) acc[v] = part[0][v] + part[1][v];
+        else acc[v] = part[0][v];
+    }
+}
+#endif
+
+#if defined(__AVX__)
+// The last Rest (< kLane) outputs of a block of float weights as one masked vector: the loads
+// read only the row's own Rest weights (and bias), the store writes only y's Rest floats.
+template <int In, int Rest, int Stride>
+RTMB_INLINE void tail(const float* __restrict W, const float* __restrict b, const float* __restrict x,
+                      float* __restrict y) noexcept {
+    static_assert(Rest > 0 && Rest < kLane, "a tail");
+    const __m256i mask =
+        _mm256_cmpgt_epi32(_mm256_set1_epi32(Rest), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    __m256 acc = b ? _mm256_maskload_ps(b, mask) : _mm256_setzero_ps();
+    for (int i = 0; i < In; ++i)
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(x[i]), _mm256_maskload_ps(W + i * Stride, mask), acc);
+    _mm256_maskstore_ps(y, mask, acc);
+}
+#endif
+
 // y[0, Width) = b + x W for one block, W [In][Width].
 template <int In, int Width, typename Wt>
 inline void block(const Wt* __restrict W, const float* __restrict b, const float* __restrict x,
@@ -116,18 +240,8 @@ inline void block(const Wt* __restrict W, const float* __restrict b, const float
 #if RTMB_VECTOR_LANES
     if constexpr (kLanes > 0) {
         Lanes acc[kLanes];
-        for (int v = 0; v < kLanes; ++v) {
-            acc[v] = Lanes{};
-            if (b) std::memcpy(&acc[v], b + v * kLane, sizeof(Lanes));
-        }
-        for (int i = 0; i < In; ++i) {
-            const float xi = x[i];
-            for (int v = 0; v < kLanes; ++v) {
-                Lanes w;
-                widen(w, W + i * Width + v * kLane);
-                acc[v] += xi * w;
-            }
-        }
+        accumulate<In, kLanes * kLane, Width>(W, b, x, acc);
+#pragma GCC unroll 16
         for (int v = 0; v < kLanes; ++v) std::memcpy(y + v * kLane, &acc[v], sizeof(Lanes));
     }
 #else
@@ -139,6 +253,13 @@ inline void block(const Wt* __restrict W, const float* __restrict b, const float
             for (int j = 0; j < kLane; ++j) acc[j] += xi * widen(W[i * Width + v * kLane + j]);
         }
         for (int j = 0; j < kLane; ++j) y[v * kLane + j] = acc[j];
+    }
+#endif
+#if defined(__AVX__)
+    if constexpr (kRest > 0 && sizeof(Wt) == sizeof(float)) {
+        constexpr int o = kLanes * kLane;
+        tail<In, kRest, Width>(W + o, b ? b + o : nullptr, x, y + o);
+        return;
     }
 #endif
     if constexpr (kRest > 0) {
@@ -283,34 +404,62 @@ __attribute__((noinline, noclone)) void sums_dsp(const std::int8_t* __restrict W
 #endif
 
 #if defined(__AVX2__)
-// AVX-VNNI (vpdpbusd: four byte products summed into each int32 lane in one instruction) is not in
-// x86-64-v3, so it is chosen at run time, once, before main(); the sums are the same integers.
-// (-DRTMB_USE_AVX_VNNI=0 keeps to AVX2.)
-#ifndef RTMB_USE_AVX_VNNI
-#define RTMB_USE_AVX_VNNI 1
+// vpdpbusd (four byte products summed into each int32 lane in one instruction) is not in
+// x86-64-v3: AVX-VNNI has it, and so has AVX-512 VNNI (with AVX-512 VL on 256-bit registers,
+// EVEX-encoded: AMD EPYC Zen 4 has this one and not AVX-VNNI). Chosen at run time, once, before
+// main(); the sums are the same integers. (-DRTMB_USE_VNNI=0 keeps to AVX2.)
+#ifndef RTMB_USE_VNNI
+#define RTMB_USE_VNNI 1
 #endif
-inline const bool kAvxVnni = RTMB_USE_AVX_VNNI && (__builtin_cpu_init(), __builtin_cpu_supports("avxvnni"));
+enum class Vnni { none, avx, avx512 };
+inline Vnni vnni_here() noexcept {
+    if (!RTMB_USE_VNNI) return Vnni::none;
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avxvnni")) return Vnni::avx;
+    if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl")) return Vnni::avx512;
+    return Vnni::none;
+}
+inline const Vnni kVnni = vnni_here();
 
 // vpdpbusd multiplies unsigned by signed bytes: the activations go in as q + 128 (their sign bit
 // flipped), one instruction per 32 products with the weights read straight from memory, and
-// 128 x each output's weight sum (written by the exporter) comes off at the end.
-template <int Groups, int Width, int kV>
-__attribute__((target("avxvnni"))) inline void sums_vnni(const std::int8_t* __restrict W,
-                                                         const std::int32_t* __restrict wsum,
-                                                         const std::int8_t* __restrict q,
-                                                         __m256i* sum) noexcept {
+// 128 x each output's weight sum (written by the exporter) comes off at the end. Dot is the
+// instruction's form: VEX (AVX-VNNI) or EVEX (AVX-512 VNNI).
+template <int Groups, int Width, int kV, typename Dot>
+inline void sums_dpbusd(const std::int8_t* __restrict W, const std::int32_t* __restrict wsum,
+                        const std::int8_t* __restrict q, __m256i* sum, Dot dot) noexcept {
     for (int g = 0; g < Groups; ++g) {
         std::uint32_t word;
         std::memcpy(&word, q + g * kGroup, sizeof word);
         const __m256i a = _mm256_set1_epi32(std::int32_t(word ^ 0x80808080u));
         const std::int8_t* w = W + g * Width * kGroup;
         for (int v = 0; v < kV; ++v)
-            sum[v] = _mm256_dpbusd_avx_epi32(
-                sum[v], a, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + v * 32)));
+            sum[v] = dot(sum[v], a, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + v * 32)));
     }
     for (int v = 0; v < kV; ++v)
         sum[v] = _mm256_sub_epi32(
             sum[v], _mm256_slli_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wsum + v * 8)), 7));
+}
+
+template <int Groups, int Width, int kV>
+__attribute__((target("avxvnni"))) inline void sums_avx_vnni(const std::int8_t* __restrict W,
+                                                             const std::int32_t* __restrict wsum,
+                                                             const std::int8_t* __restrict q,
+                                                             __m256i* sum) noexcept {
+    sums_dpbusd<Groups, Width, kV>(
+        W, wsum, q, sum, [](__m256i s, __m256i a, __m256i w) __attribute__((target("avxvnni"))) {
+            return _mm256_dpbusd_avx_epi32(s, a, w);
+        });
+}
+
+template <int Groups, int Width, int kV>
+__attribute__((target("avx512vnni,avx512vl"))) inline void sums_avx512_vnni(
+    const std::int8_t* __restrict W, const std::int32_t* __restrict wsum, const std::int8_t* __restrict q,
+    __m256i* sum) noexcept {
+    sums_dpbusd<Groups, Width, kV>(
+        W, wsum, q, sum, [](__m256i s, __m256i a, __m256i w) __attribute__((target("avx512vnni,avx512vl"))) {
+            return _mm256_dpbusd_epi32(s, a, w);
+        });
 }
 #endif
 
@@ -337,7 +486,8 @@ inline void sums(const std::int8_t* __restrict W, [[maybe_unused]] const std::in
         __m256i sum[kV];
         for (int v = 0; v < kV; ++v) sum[v] = _mm256_setzero_si256();
         const __m256i ones = _mm256_set1_epi16(1);
-        if (kAvxVnni) sums_vnni<Groups, Width, kV>(W, wsum, q, sum);
+        if (kVnni == Vnni::avx) sums_avx_vnni<Groups, Width, kV>(W, wsum, q, sum);
+        else if (kVnni == Vnni::avx512) sums_avx512_vnni<Groups, Width, kV>(W, wsum, q, sum);
         else
             for (int g = 0; g < Groups; ++g) {
                 std::int32_t word;
@@ -419,56 +569,104 @@ inline void dense(const Int8Matrix& m, const float* __restrict b, const float* _
     dense<In, Out>(m, b, q, xs, y);
 }
 
+// The activations: y = f(x), y may be x.
 template <int N>
-inline void tanh(float* y) noexcept {
-    for (int k = 0; k < N; ++k) y[k] = rtmb::tanh(y[k]);
+RTMB_INLINE void tanh(const float* x, float* y) noexcept {
+    each<N>(x, y, [](auto v) { return rtmb::tanh(v); });
 }
 
 template <int N>
-inline void sigmoid(float* y) noexcept {
-    for (int k = 0; k < N; ++k) y[k] = rtmb::sigmoid(y[k]);
+RTMB_INLINE void sigmoid(const float* x, float* y) noexcept {
+    each<N>(x, y, [](auto v) { return rtmb::sigmoid(v); });
 }
 
-// `y < 0 ? 0 : y` keeps a NaN (std::max would drop it).
+// `x < 0 ? 0 : x` keeps a NaN (std::max would drop it).
 template <int N>
-inline void relu(float* y) noexcept {
-    for (int k = 0; k < N; ++k) y[k] = y[k] < 0.0f ? 0.0f : y[k];
-}
-
-template <int N>
-inline void elu(float* y) noexcept {
-    for (int k = 0; k < N; ++k) y[k] = y[k] > 0.0f ? y[k] : std::expm1(y[k]);
+RTMB_INLINE void relu(const float* x, float* y) noexcept {
+    each<N>(x, y, [](auto v) {
+        const decltype(v) zero{};
+        return v < zero ? zero : v;
+    });
 }
 
 template <int N>
-inline void softmax(float* y) noexcept {
-    float top = y[0];
-    for (int k = 1; k < N; ++k) top = y[k] > top ? y[k] : top;
+inline void elu(const float* x, float* y) noexcept {
+    for (int k = 0; k < N; ++k) y[k] = x[k] > 0.0f ? x[k] : std::expm1(x[k]);
+}
+
+template <int N>
+inline void softmax(const float* x, float* y) noexcept {
+    float top = x[0];
+    for (int k = 1; k < N; ++k) top = x[k] > top ? x[k] : top;
     float sum = 0.0f;
-    for (int k = 0; k < N; ++k) sum += (y[k] = std::exp(y[k] - top));
+    for (int k = 0; k < N; ++k) sum += (y[k] = std::exp(x[k] - top));
     for (int k = 0; k < N; ++k) y[k] /= sum;
+}
+
+// One LSTM unit's gates from their pre-activations (i, f, c, o): c updated, h returned. T is a float
+// or a Lanes (the same operations lane by lane).
+template <typename T>
+RTMB_INLINE T lstm_gates(T in, T forget, T candidate, T out, T& c) noexcept {
+    c = madd(rtmb::sigmoid(forget), c, rtmb::sigmoid(in) * rtmb::tanh(candidate));
+    return rtmb::sigmoid(out) * rtmb::tanh(c);
+}
+
+// One GRU unit's new h from wx = b_W + x W and uh = b_U + h U, gates z, r, n.
+template <typename T>
+RTMB_INLINE T gru_gates(T wz, T wr, T wn, T uz, T ur, T un, T h) noexcept {
+    const T update = rtmb::sigmoid(wz + uz);
+    const T reset = rtmb::sigmoid(wr + ur);
+    const T candidate = rtmb::tanh(madd(reset, un, wn));
+    return madd(update, h - candidate, candidate);  // (1 - update) candidate + update h
 }
 
 // The LSTM gates after the product: z = [i, f, c, o] pre-activations; c and h updated in place.
 template <int H>
-inline void lstm_cell(const float* __restrict z, float* __restrict c, float* __restrict h) noexcept {
-    for (int k = 0; k < H; ++k) {
-        const float in = rtmb::sigmoid(z[k]), forget = rtmb::sigmoid(z[H + k]);
-        const float cell = rtmb::tanh(z[2 * H + k]), out = rtmb::sigmoid(z[3 * H + k]);
-        c[k] = madd(forget, c[k], in * cell);
-        h[k] = out * rtmb::tanh(c[k]);
+RTMB_INLINE void lstm_cell(const float* __restrict z, float* __restrict c, float* __restrict h) noexcept {
+    constexpr int kDone = RTMB_VECTOR_LANES ? H / kLane * kLane : 0;
+#if RTMB_VECTOR_LANES
+#pragma GCC unroll 8
+    for (int k = 0; k < kDone; k += kLane) {
+        Lanes g[4], ck;
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; ++j) std::memcpy(&g[j], z + j * H + k, sizeof(Lanes));
+        std::memcpy(&ck, c + k, sizeof ck);
+        const Lanes hk = lstm_gates(g[0], g[1], g[2], g[3], ck);
+        std::memcpy(c + k, &ck, sizeof ck);
+        std::memcpy(h + k, &hk, sizeof hk);
     }
+#endif
+    for (int k = kDone; k < H; ++k) h[k] = lstm_gates(z[k], z[H + k], z[2 * H + k], z[3 * H + k], c[k]);
 }
 
 // The GRU gates after the two products wx = b_W + x W and uh = b_U + h U (gates z, r, n).
 template <int H>
-inline void gru_cell(const float* __restrict wx, const float* __restrict uh, float* __restrict h) noexcept {
-    for (int k = 0; k < H; ++k) {
-        const float update = rtmb::sigmoid(wx[k] + uh[k]);
-        const float reset = rtmb::sigmoid(wx[H + k] + uh[H + k]);
-        const float candidate = rtmb::tanh(madd(reset, uh[2 * H + k], wx[2 * H + k]));
-        h[k] = madd(update, h[k] - candidate, candidate);  // (1 - update) candidate + update h
+RTMB_INLINE void gru_cell(const float* __restrict wx, const float* __restrict uh,
+                          float* __restrict h) noexcept {
+    constexpr int kDone = RTMB_VECTOR_LANES ? H / kLane * kLane : 0;
+#if RTMB_VECTOR_LANES
+#pragma GCC unroll 8
+    for (int k = 0; k < kDone; k += kLane) {
+        Lanes w[3], u[3], hk;
+#pragma GCC unroll 3
+        for (int j = 0; j < 3; ++j) {
+            std::memcpy(&w[j], wx + j * H + k, sizeof(Lanes));
+            std::memcpy(&u[j], uh + j * H + k, sizeof(Lanes));
+        }
+        std::memcpy(&hk, h + k, sizeof hk);
+        hk = gru_gates(w[0], w[1], w[2], u[0], u[1], u[2], hk);
+        std::memcpy(h + k, &hk, sizeof hk);
     }
+#endif
+    for (int k = kDone; k < H; ++k)
+        h[k] = gru_gates(wx[k], wx[H + k], wx[2 * H + k], uh[k], uh[H + k], uh[2 * H + k], h[k]);
+}
+
+// A recurrent layer whose gates are whole vectors and fit one block (LSTM up to 16 units, GRU up
+// to 21) is stepped with its sums in registers, from the products through the gates: nothing
+// goes through memory but the weights, x and h.
+constexpr bool in_registers(int H, int gates) {
+    return RTMB_VECTOR_LANES && H % kLane == 0 && gates * H <= kBlock;
 }
 
 // One LSTM step. WU is [I + H][4H]: the input kernel W stacked on the recurrent kernel U, gates
@@ -477,6 +675,22 @@ inline void gru_cell(const float* __restrict wx, const float* __restrict uh, flo
 template <int I, int H, typename Wt>
 inline void lstm(const Wt* __restrict WU, const float* __restrict b, float* __restrict xh,
                  float* __restrict c, float* __restrict z) noexcept {
+#if RTMB_VECTOR_LANES
+    if constexpr (in_registers(H, 4)) {
+        constexpr int kV = H / kLane;
+        Lanes g[4 * kV];
+        accumulate<I + H, 4 * H>(WU, b, xh, g);
+#pragma GCC unroll 8
+        for (int v = 0; v < kV; ++v) {
+            Lanes ck;
+            std::memcpy(&ck, c + v * kLane, sizeof ck);
+            const Lanes hk = lstm_gates(g[v], g[kV + v], g[2 * kV + v], g[3 * kV + v], ck);
+            std::memcpy(c + v * kLane, &ck, sizeof ck);
+            std::memcpy(xh + I + v * kLane, &hk, sizeof hk);
+        }
+        return;
+    }
+#endif
     dense<I + H, 4 * H>(WU, b, xh, z);
     lstm_cell<H>(z, c, xh + I);
 }
@@ -517,6 +731,22 @@ template <int I, int H, typename Wt>
 inline void gru(const Wt* __restrict W, const Wt* __restrict U, const float* __restrict b,
                 const float* __restrict x, float* __restrict h, float* __restrict wx,
                 float* __restrict uh) noexcept {
+#if RTMB_VECTOR_LANES
+    if constexpr (in_registers(H, 3)) {
+        constexpr int kV = H / kLane;
+        Lanes w[3 * kV], u[3 * kV];
+        accumulate<I, 3 * H>(W, b, x, w);
+        accumulate<H, 3 * H>(U, b + 3 * H, h, u);
+#pragma GCC unroll 8
+        for (int v = 0; v < kV; ++v) {
+            Lanes hk;
+            std::memcpy(&hk, h + v * kLane, sizeof hk);
+            hk = gru_gates(w[v], w[kV + v], w[2 * kV + v], u[v], u[kV + v], u[2 * kV + v], hk);
+            std::memcpy(h + v * kLane, &hk, sizeof hk);
+        }
+        return;
+    }
+#endif
     dense<I, 3 * H>(W, b, x, wx);
     dense<H, 3 * H>(U, b + 3 * H, h, uh);
     gru_cell<H>(wx, uh, h);

@@ -154,14 +154,20 @@ def forward_body(m: dict, engine: Engine) -> str:
         return f"        {model}forward(x);\n        return {model}getOutputs();\n"
     feed = f"std::memcpy({n}In_, xn, sizeof(float) * {i});\n            {model}forward({n}In_);" if aligned else ""
     feed = feed or f"{model}forward(xn);"
-    skip = " + xn[i]" if m.get("skip") else ""
+    # memcpy where nothing is added: a loop made GCC test at run time whether the two buffers
+    # overlap, every sample, and keep a scalar copy for when they do
+    copy = (
+        f"for (int i = 0; i < {o}; ++i) {n}Out_[t * {o} + i] = y[i] + xn[i];"
+        if m.get("skip")
+        else f"std::memcpy({n}Out_ + t * {o}, y, sizeof(float) * {o});"
+    )
     steps = "samples" if per_sample(m) else "1"
     return (
         f"        for (int t = 0; t < {steps}; ++t) {{\n"
         f"            const float* xn = x + t * {i};\n"
         f"            {feed}\n"
         f"            const float* y = {model}getOutputs();\n"
-        f"            for (int i = 0; i < {o}; ++i) {n}Out_[t * {o} + i] = y[i]{skip};\n"
+        f"            {copy}\n"
         f"        }}\n"
         f"        return {n}Out_;\n"
     )

@@ -22,7 +22,8 @@ from tests.test_layers import Seq
 
 TOL = 1e-5
 STEPS, RESET_AT = 440, 320  # 320 steps with the state carried, then reset() and 120 more
-FLAGS = {"portable": [], "x86-64-v3": ["-march=x86-64-v3"]}  # v3: AVX2, F16C (AVX-VNNI where the CPU has it)
+# v3: AVX2, F16C (AVX-VNNI or AVX-512 VNNI where the CPU has it)
+FLAGS = {"portable": [], "x86-64-v3": ["-march=x86-64-v3"]}
 
 MAIN = """
 #include <cstdio>

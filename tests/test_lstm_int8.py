@@ -206,8 +206,8 @@ def mixed_model() -> dict:
 
 PATHS = [
     ("x86", "portable", []),
-    ("x86", "avx2", ["-march=x86-64-v3", "-DRTMB_USE_AVX_VNNI=0"]),
-    ("x86", "avx-vnni-where-the-cpu-has-it", ["-march=x86-64-v3"]),
+    ("x86", "avx2", ["-march=x86-64-v3", "-DRTMB_USE_VNNI=0"]),
+    ("x86", "vnni-where-the-cpu-has-it", ["-march=x86-64-v3"]),
     ("aarch64", "neon", []),
     ("armv7", "neon", []),
 ]

@@ -81,7 +81,7 @@ ENGINE = {"tanh": "tanh", "relu": "relu", "sigmoid": "sigmoid", "elu": "elu", "s
 def engine(e: dict, in_size: int, precision: str = "float32") -> EngineStep:
     return EngineStep(
         buffers=[("y", in_size)],
-        forward=[f"rtmb::copy<{in_size}>({{x}}, {{p}}_y);", f"rtmb::{ENGINE[e['activation']]}<{in_size}>({{p}}_y);"],
+        forward=[f"rtmb::{ENGINE[e['activation']]}<{in_size}>({{x}}, {{p}}_y);"],
         out="{p}_y",
     )
 

@@ -133,7 +133,7 @@ def engine(e: dict, in_size: int, precision: str = "float32") -> EngineStep:
     else:
         forward = [f"rtmb::conv1d<{sizes}>({{p}}_kernel, {{p}}_bias, {ring}, {{p}}_y);"]
     if e.get("activation"):
-        forward.append(f"rtmb::{activation.ENGINE[e['activation']]}<{out}>({{p}}_y);")
+        forward.append(f"rtmb::{activation.ENGINE[e['activation']]}<{out}>({{p}}_y, {{p}}_y);")
     return EngineStep(arrays=arrays, buffers=buffers, state=state, forward=forward, out="{p}_y")
 
 

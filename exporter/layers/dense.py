@@ -81,7 +81,7 @@ def engine(e: dict, in_size: int, precision: str = "float32") -> EngineStep:
     else:
         forward = [f"rtmb::dense<{in_size}, {out}>({{p}}_kernel, {bias}, {{x}}, {{p}}_y);"]
     if e.get("activation"):
-        forward.append(f"rtmb::{activation.ENGINE[e['activation']]}<{out}>({{p}}_y);")
+        forward.append(f"rtmb::{activation.ENGINE[e['activation']]}<{out}>({{p}}_y, {{p}}_y);")
     return EngineStep(arrays=arrays, buffers=buffers, forward=forward, out="{p}_y")
 
 
