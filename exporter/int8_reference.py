@@ -7,6 +7,9 @@ multiply-add is computed in extended precision and rounded once to float32 (the 
 floats is exact there). A float64 reference cannot stand in: the engine rounds each activation to
 one of 255 levels, so an error of 1e-7 upstream can move a value across a rounding boundary, and
 that moves the output by a whole level (about 1e-3).
+
+The int8 engine keeps its small layers in float32 (exporter.layers.base.stored); those are summed
+here in the engine's own order of fused multiply-adds (FloatMatrix), which every target follows.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from exporter.layers import batchnorm, conv1d, lstm, prelu, walk
+from exporter.layers.base import BLOCK, LANE, partial_sums, stored
 from models import quantize
 
 F = np.float32
@@ -81,6 +85,37 @@ class Matrix:
         return madd(sums, F(xs) * self.scale, F(0) if bias is None else np.asarray(bias, F))
 
 
+class FloatMatrix:
+    """A float32 matrix [in][out] as the engine sums it (the int8 engine's small layers): per block of
+    BLOCK outputs, its whole vectors of LANE in partial_sums interleaved sums of fused multiply-adds,
+    the rest in one (rtmb_kernels.h, accumulate and chains)."""
+
+    def __init__(self, kernel):
+        self.W = np.asarray(kernel, F)
+
+    def __call__(self, x: np.ndarray, bias=None) -> np.ndarray:
+        x = np.asarray(x, F)
+        n_in, n_out = self.W.shape
+        b = np.zeros(n_out, F) if bias is None else np.asarray(bias, F)
+        y = np.empty(n_out, F)
+        for o in range(0, n_out, BLOCK):
+            width = min(BLOCK, n_out - o)
+            whole = width // LANE * LANE
+            for lo, hi, parts in ((o, o + whole, partial_sums(n_in, width // LANE)), (o + whole, o + width, 1)):
+                if hi > lo:
+                    y[lo:hi] = self.sums(x, self.W[:, lo:hi], b[lo:hi], parts)
+        return y
+
+    @staticmethod
+    def sums(x: np.ndarray, W: np.ndarray, b: np.ndarray, parts: int) -> np.ndarray:
+        even = len(x) // parts * parts
+        part = [b.copy()] + [np.zeros_like(b) for _ in range(parts - 1)]
+        for i in range(len(x)):
+            k = i % parts if i < even else i - even
+            part[k] = madd(x[i], W[i], part[k])
+        return (part[0] + part[1]) + (part[2] + part[3]) if parts == 4 else part[0]
+
+
 class Conv1D:
     """rtmb::conv1d: the past frames kept (float32), and per group one Matrix over its k taps' input
     slices, oldest first, quantised as one vector."""
@@ -88,7 +123,8 @@ class Conv1D:
     def __init__(self, e: dict, in_size: int):
         self.k, self.d = int(e["kernel_size"][-1]), int(e["dilation"][-1])
         self.in_size, self.groups = in_size, int(e.get("groups", 1))
-        self.matrices = [Matrix(m) for m in conv1d.fused(e)]
+        kind = Matrix if stored(e, "int8") == "int8" else FloatMatrix
+        self.matrices = [kind(m) for m in conv1d.fused(e)]
         self.bias = np.asarray(e["weights"][1], F).reshape(self.groups, -1)
         self.reset()
 
@@ -104,14 +140,17 @@ class Conv1D:
 class Layer:
     def __init__(self, e: dict, in_size: int):
         self.kind, self.act = e["type"], e.get("activation") or ""
+        self.int8 = stored(e, "int8") == "int8"  # else a small layer, kept in float32
+        M = Matrix if self.int8 else FloatMatrix
         w = [np.asarray(a, F) for a in e["weights"]]
         if self.kind in ("dense", "time-distributed-dense"):
-            self.W, self.b = Matrix(w[0]), (w[1] if len(w) > 1 else None)
-        elif self.kind == "lstm":  # W and U apart, x and h quantised apart, as for the GRU
-            self.W, self.U, self.b, self.H = Matrix(w[0]), Matrix(w[1]), w[2], w[1].shape[0]
+            self.W, self.b = M(w[0]), (w[1] if len(w) > 1 else None)
+        elif self.kind == "lstm":  # int8: W and U apart, x and h quantised apart; float: [W; U] over [x; h]
+            self.W, self.U, self.b, self.H = M(w[0]), M(w[1]), w[2], w[1].shape[0]
+            self.WU = None if self.int8 else FloatMatrix(np.vstack([w[0], w[1]]))
             self.h0, self.c0 = (v.astype(F) for v in lstm.initial_state(e))
         elif self.kind == "gru":
-            self.W, self.U, self.b, self.H = Matrix(w[0]), Matrix(w[1]), w[2], w[1].shape[0]
+            self.W, self.U, self.b, self.H = M(w[0]), M(w[1]), w[2], w[1].shape[0]
         elif self.kind == "batchnorm":
             step = batchnorm.engine(e, in_size)
             self.scale, self.shift = (a for _, a in step.arrays)
@@ -137,7 +176,10 @@ class Layer:
             y = self.W(x, self.b)
             return ACTIVATIONS[self.act](y) if self.act else y
         if self.kind == "lstm":
-            z = self.U(self.h, self.W(x, self.b))  # madd(sum_h, hs * sU, madd(sum_x, xs * sW, b))
+            if self.int8:
+                z = self.U(self.h, self.W(x, self.b))  # madd(sum_h, hs * sU, madd(sum_x, xs * sW, b))
+            else:
+                z = self.WU(np.concatenate([np.asarray(x, F), self.h]), self.b)
             i, f, g, o = (z[k * H : (k + 1) * H] for k in range(4))
             self.c = madd(sigmoid(f), self.c, sigmoid(i) * tanh(g))
             self.h = sigmoid(o) * tanh(self.c)

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #if defined(__AVX2__) || defined(__F16C__)
 #include <immintrin.h>
 #endif
@@ -52,12 +53,22 @@ constexpr int kLane = 8;  // outputs per vector, and per group of scalar sums
 // float32. widen() is exact for every finite half. (int8 weights have their own kernel, below.)
 inline float widen(float w) noexcept { return w; }
 inline float widen(std::uint16_t h) noexcept {
+#if !defined(__ARM_NEON) && defined(__ARM_FP) && (__ARM_FP & 2)
+    // A scalar FPU that converts half precision (the Cortex-M7's FPv5): vcvtb, one instruction, on
+    // the half in the bottom of a register. (GCC has no __fp16 here without -mfp16-format.)
+    const std::uint32_t u = h;
+    float bits, f;
+    std::memcpy(&bits, &u, sizeof bits);
+    __asm__("vcvtb.f32.f16 %0, %1" : "=t"(f) : "t"(bits));
+    return f;
+#else
     // sign and exponent-mantissa moved into a float's places, then the exponent rebiased (2^112):
     // exact for normal and subnormal halves alike
     const std::uint32_t u = (std::uint32_t(h & 0x8000u) << 16) | (std::uint32_t(h & 0x7fffu) << 13);
     float f;
     std::memcpy(&f, &u, sizeof f);
     return f * 0x1p112f;
+#endif
 }
 
 #if defined(__AVX__) || defined(__ARM_NEON) || defined(__aarch64__)
@@ -104,10 +115,11 @@ RTMB_INLINE Lanes madd(Lanes a, Lanes b, Lanes c) noexcept {
 }
 #endif
 
-// A float, or a Lanes with every lane that float.
+// A float, or a Lanes with every lane that float. (x - 0 is x for every x, -0 and NaN included, so
+// it folds away; 0 + x is not, for x = -0, and cost an add.)
 template <typename T>
 RTMB_INLINE T splat(float x) noexcept {
-    return T{} + x;
+    return x - T{};
 }
 
 // x limited to [-c, c]; a NaN stays NaN.
@@ -169,13 +181,25 @@ RTMB_INLINE void each(const float* x, float* y, F&& f) noexcept {
     for (int k = kDone; k < N; ++k) y[k] = f(x[k]);
 }
 
-#if RTMB_VECTOR_LANES
-// How many partial sums each output vector of a block of kLanes vectors takes over In inputs. A
-// step of a small recurrent layer waits on its product, one multiply-add after another (4 cycles
-// each on x86): GRU-8's recurrent product was a chain of 8, GRU-16's of 16. Interleaved partial
-// sums cut the chain, up to about 12 sums in registers; a wide block already has chains enough.
-constexpr int partial_sums(int In, int kLanes) { return In < 4 ? 1 : kLanes <= 2 ? 4 : kLanes <= 6 ? 2 : 1; }
+// How many partial sums each output of a block of kLanes vectors (Width / kLane) takes over In
+// inputs. A narrow product waits on one multiply-add after another (4 cycles each on x86): a
+// Conv1D of 8 channels and 3 taps summed 24 inputs into one vector. Four interleaved sums took it
+// from 20 to 12 ns per sample; from 3 vectors up there are chains enough (GRU-16's recurrent
+// product: no faster with two sums each, and 8% more instructions on the Cortex-M7). The order is part of the
+// engine's arithmetic: output o's partial sum k takes the inputs i = k, k + kParts, ... (those past the last
+// whole round one each, from sum 0), sum 0 starts at the bias, and they meet as (s0 + s1) + (s2 + s3). Every
+// path (SIMD, scalar, every target) sums in this order with fused multiply-adds, so every target computes the
+// same bits, and the int8 engine's float32 layers have an exact reference (exporter/int8_reference.py).
+constexpr int partial_sums(int In, int kLanes) { return In >= 4 && kLanes <= 2 ? 4 : 1; }
 
+template <int kParts, typename T>
+RTMB_INLINE T combine(const T* part) noexcept {
+    static_assert(kParts == 1 || kParts == 4, "partial_sums gives 1 or 4");
+    if constexpr (kParts == 4) return (part[0] + part[1]) + (part[2] + part[3]);
+    else return part[0];
+}
+
+#if RTMB_VECTOR_LANES
 // acc = b + x W over Width outputs (a multiple of kLane) of a block whose rows are Stride long,
 // W [In][Stride]: the sums left in registers for the caller. The loops over them are unrolled
 // before anything else looks at them, so the arrays are split into registers: otherwise GCC kept
@@ -193,12 +217,12 @@ RTMB_INLINE void accumulate(const Wt* __restrict W, const float* __restrict b, c
         if (b) widen(part[0][v], b + v * kLane);
     }
     const auto add = [&](int k, int i) {
-        const float xi = x[i];
+        const Lanes xi = splat<Lanes>(x[i]);
 #pragma GCC unroll 16
         for (int v = 0; v < kLanes; ++v) {
             Lanes w;
             widen(w, W + i * Stride + v * kLane);
-            part[k][v] += xi * w;
+            part[k][v] = madd(xi, w, part[k][v]);
         }
     };
     for (int i = 0; i < kEven; i += kParts) {
@@ -209,9 +233,10 @@ RTMB_INLINE void accumulate(const Wt* __restrict W, const float* __restrict b, c
     for (int i = kEven; i < In; ++i) add(i - kEven, i);
 #pragma GCC unroll 16
     for (int v = 0; v < kLanes; ++v) {
-        if constexpr (kParts == 4) acc[v] = (part[0][v] + part[1][v]) + (part[2][v] + part[3][v]);
-        else if constexpr (kParts == 2) acc[v] = part[0][v] + part[1][v];
-        else acc[v] = part[0][v];
+        Lanes sums[kParts];
+#pragma GCC unroll 4
+        for (int k = 0; k < kParts; ++k) sums[k] = part[k][v];
+        acc[v] = combine<kParts>(sums);
     }
 }
 #endif
@@ -232,6 +257,68 @@ RTMB_INLINE void tail(const float* __restrict W, const float* __restrict b, cons
 }
 #endif
 
+#if !RTMB_VECTOR_LANES && defined(__ARM_ARCH_7EM__) && defined(__ARM_FP)
+// Cortex-M7: eight weights into eight FPU registers in one instruction. GCC loads them one vldr
+// each (the loads were half the instructions of a product); vldm takes consecutive registers,
+// which only named register variables can ask for.
+#define RTMB_VLDM 1
+RTMB_INLINE void load8(const float* p, float (&w)[8]) noexcept {
+    register float w0 __asm__("s16"), w1 __asm__("s17"), w2 __asm__("s18"), w3 __asm__("s19");
+    register float w4 __asm__("s20"), w5 __asm__("s21"), w6 __asm__("s22"), w7 __asm__("s23");
+    __asm__("vldmia %8, {s16-s23}"
+            : "=t"(w0), "=t"(w1), "=t"(w2), "=t"(w3), "=t"(w4), "=t"(w5), "=t"(w6), "=t"(w7)
+            : "r"(p));  // the weights are constant: nothing orders their reads
+    w[0] = w0, w[1] = w1, w[2] = w2, w[3] = w3, w[4] = w4, w[5] = w5, w[6] = w6, w[7] = w7;
+}
+#else
+#define RTMB_VLDM 0
+#endif
+
+// y[0, G) = b + x W for G outputs whose rows are Stride long, in kParts partial sums each: the
+// order above, one output at a time (a scalar FPU, and the tails of a block).
+template <int In, int G, int Stride, int kParts, typename Wt>
+inline void chains(const Wt* __restrict W, const float* __restrict b, const float* __restrict x,
+                   float* __restrict y) noexcept {
+#if RTMB_VLDM
+    if constexpr (G == 8 && kParts == 1 && sizeof(Wt) == sizeof(float)) {
+        // the sums in named locals: with an array GCC stored all eight after every row (the asm
+        // stopped it from sinking the stores out of the loop)
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
+        if (b) s0 = b[0], s1 = b[1], s2 = b[2], s3 = b[3], s4 = b[4], s5 = b[5], s6 = b[6], s7 = b[7];
+        const float* w = reinterpret_cast<const float*>(W);
+        for (int i = 0; i < In; ++i, w += Stride) {
+            float r[8];
+            load8(w, r);
+            const float xi = x[i];
+            s0 = madd(xi, r[0], s0), s1 = madd(xi, r[1], s1), s2 = madd(xi, r[2], s2),
+            s3 = madd(xi, r[3], s3);
+            s4 = madd(xi, r[4], s4), s5 = madd(xi, r[5], s5), s6 = madd(xi, r[6], s6),
+            s7 = madd(xi, r[7], s7);
+        }
+        y[0] = s0, y[1] = s1, y[2] = s2, y[3] = s3, y[4] = s4, y[5] = s5, y[6] = s6, y[7] = s7;
+        return;
+    }
+#endif
+    constexpr int kEven = In / kParts * kParts;
+    float part[kParts][G];
+    for (int j = 0; j < G; ++j) {
+        for (int k = 0; k < kParts; ++k) part[k][j] = 0.0f;
+        if (b) part[0][j] = b[j];
+    }
+    const auto add = [&](int k, int i) {
+        const float xi = x[i];
+        for (int j = 0; j < G; ++j) part[k][j] = madd(xi, widen(W[i * Stride + j]), part[k][j]);
+    };
+    for (int i = 0; i < kEven; i += kParts)
+        for (int k = 0; k < kParts; ++k) add(k, i + k);
+    for (int i = kEven; i < In; ++i) add(i - kEven, i);
+    for (int j = 0; j < G; ++j) {
+        float sums[kParts];
+        for (int k = 0; k < kParts; ++k) sums[k] = part[k][j];
+        y[j] = combine<kParts>(sums);
+    }
+}
+
 // y[0, Width) = b + x W for one block, W [In][Width].
 template <int In, int Width, typename Wt>
 inline void block(const Wt* __restrict W, const float* __restrict b, const float* __restrict x,
@@ -245,15 +332,10 @@ inline void block(const Wt* __restrict W, const float* __restrict b, const float
         for (int v = 0; v < kLanes; ++v) std::memcpy(y + v * kLane, &acc[v], sizeof(Lanes));
     }
 #else
-    for (int v = 0; v < kLanes; ++v) {
-        float acc[kLane];
-        for (int j = 0; j < kLane; ++j) acc[j] = b ? b[v * kLane + j] : 0.0f;
-        for (int i = 0; i < In; ++i) {
-            const float xi = x[i];
-            for (int j = 0; j < kLane; ++j) acc[j] += xi * widen(W[i * Width + v * kLane + j]);
-        }
-        for (int j = 0; j < kLane; ++j) y[v * kLane + j] = acc[j];
-    }
+    // kLane outputs a time in all, as G at a time: G x kParts sums stay in registers
+    constexpr int kParts = partial_sums(In, kLanes), G = kLane / kParts;
+    for (int o = 0; o < kLanes * kLane; o += G)
+        chains<In, G, Width, kParts>(W + o, b ? b + o : nullptr, x, y + o);
 #endif
 #if defined(__AVX__)
     if constexpr (kRest > 0 && sizeof(Wt) == sizeof(float)) {
@@ -264,13 +346,7 @@ inline void block(const Wt* __restrict W, const float* __restrict b, const float
 #endif
     if constexpr (kRest > 0) {
         constexpr int o = kLanes * kLane;
-        float acc[kRest];
-        for (int j = 0; j < kRest; ++j) acc[j] = b ? b[o + j] : 0.0f;
-        for (int i = 0; i < In; ++i) {
-            const float xi = x[i];
-            for (int j = 0; j < kRest; ++j) acc[j] += xi * widen(W[i * Width + o + j]);
-        }
-        for (int j = 0; j < kRest; ++j) y[o + j] = acc[j];
+        chains<In, kRest, Width, 1>(W + o, b ? b + o : nullptr, x, y + o);
     }
 }
 
@@ -545,19 +621,43 @@ struct Int8Matrix {
 
 // y = b + (x W) as an int8 layer computes it: x already quantised to q with scale xs;
 // y[o] = madd(float(sum[o]), xs * scale[o], b[o]) (b may be null).
+// y[j] = madd(float(acc[j]), xs * scale[j], b[j]) for j in [0, Width) (b may be null: 0): the sums
+// of one block back to float, kLane at a time with SIMD (the same operations lane by lane, so the
+// same bits; one at a time this was most of a small int8 layer's step). y may be b.
+template <int Width>
+RTMB_INLINE void dequantize(const std::int32_t* __restrict acc, float xs, const float* __restrict scale,
+                            const float* b, float* y) noexcept {
+    constexpr int kDone = RTMB_VECTOR_LANES ? Width / kLane * kLane : 0;
+#if RTMB_VECTOR_LANES
+    typedef std::int32_t IntLanes __attribute__((vector_size(kLane * 4)));
+#pragma GCC unroll 8
+    for (int j = 0; j < kDone; j += kLane) {
+        IntLanes a;
+        Lanes sv, bv{};
+        std::memcpy(&a, acc + j, sizeof a);
+        std::memcpy(&sv, scale + j, sizeof sv);
+        if (b) std::memcpy(&bv, b + j, sizeof bv);
+        const Lanes yv = madd(__builtin_convertvector(a, Lanes), splat<Lanes>(xs) * sv, bv);
+        std::memcpy(y + j, &yv, sizeof yv);
+    }
+#endif
+    for (int j = kDone; j < Width; ++j) y[j] = madd(float(acc[j]), xs * scale[j], b ? b[j] : 0.0f);
+}
+
+// y = b + (x W) as an int8 layer computes it: x already quantised to q with scale xs;
+// y[o] = madd(float(sum[o]), xs * scale[o], b[o]) (b may be null).
 template <int In, int Out>
 inline void dense(const Int8Matrix& m, const float* __restrict b, const std::int8_t* __restrict q, float xs,
                   float* __restrict y) noexcept {
-    constexpr int kGroups = padded(In) / kGroup;
+    constexpr int kGroups = padded(In) / kGroup, kFull = Out / kBlock * kBlock, kRest = Out % kBlock;
     alignas(32) std::int32_t acc[kBlock];
-    for (int o = 0; o < Out; o += kBlock) {
-        constexpr int kFull = Out / kBlock * kBlock;
-        if (o < kFull) sums<kGroups, kBlock>(m.w + o * kGroups * kGroup, m.sums + o, q, acc);
-        else if constexpr (Out % kBlock != 0)
-            sums<kGroups, Out % kBlock>(m.w + o * kGroups * kGroup, m.sums + o, q, acc);
-        const int width = o < kFull ? kBlock : Out % kBlock;
-        for (int j = 0; j < width; ++j)
-            y[o + j] = madd(float(acc[j]), xs * m.scale[o + j], b ? b[o + j] : 0.0f);
+    for (int o = 0; o < kFull; o += kBlock) {
+        sums<kGroups, kBlock>(m.w + o * kGroups * kGroup, m.sums + o, q, acc);
+        dequantize<kBlock>(acc, xs, m.scale + o, b ? b + o : nullptr, y + o);
+    }
+    if constexpr (kRest != 0) {
+        sums<kGroups, kRest>(m.w + kFull * kGroups * kGroup, m.sums + kFull, q, acc);
+        dequantize<kRest>(acc, xs, m.scale + kFull, b ? b + kFull : nullptr, y + kFull);
     }
 }
 
@@ -708,19 +808,14 @@ inline void lstm(const Int8Matrix& W, const Int8Matrix& U, const float* __restri
     constexpr int kGx = padded(I) / kGroup, kGh = padded(H) / kGroup;
     const float xs = quantize<I>(x, qx), hs = quantize<H>(h, qh);
     alignas(32) std::int32_t ax[kBlock], ah[kBlock];
-    for (int o = 0; o < kOut; o += kBlock) {
-        if (o < kFull) {
-            sums<kGx, kBlock>(W.w + o * kGx * kGroup, W.sums + o, qx, ax);
-            sums<kGh, kBlock>(U.w + o * kGh * kGroup, U.sums + o, qh, ah);
-        } else if constexpr (kOut % kBlock != 0) {
-            sums<kGx, kOut % kBlock>(W.w + o * kGx * kGroup, W.sums + o, qx, ax);
-            sums<kGh, kOut % kBlock>(U.w + o * kGh * kGroup, U.sums + o, qh, ah);
-        }
-        const int width = o < kFull ? kBlock : kOut % kBlock;
-        for (int j = 0; j < width; ++j)
-            z[o + j] =
-                madd(float(ah[j]), hs * U.scale[o + j], madd(float(ax[j]), xs * W.scale[o + j], b[o + j]));
-    }
+    const auto block = [&](auto width, int o) {
+        sums<kGx, width>(W.w + o * kGx * kGroup, W.sums + o, qx, ax);
+        sums<kGh, width>(U.w + o * kGh * kGroup, U.sums + o, qh, ah);
+        dequantize<width>(ax, xs, W.scale + o, b + o, z + o);
+        dequantize<width>(ah, hs, U.scale + o, z + o, z + o);
+    };
+    for (int o = 0; o < kFull; o += kBlock) block(std::integral_constant<int, kBlock>{}, o);
+    if constexpr (kOut % kBlock != 0) block(std::integral_constant<int, kOut % kBlock>{}, kFull);
     lstm_cell<H>(z, c, h);
 }
 

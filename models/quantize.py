@@ -7,11 +7,15 @@ and the trainer (which measures what they cost on the validation data) apply exa
   (computed as the engine does, in float32), so the sums are integer.
 
 Biases and every non-matrix parameter stay float32. Kernels are [in][out], as in RTNeural's JSON.
+The int8 engine keeps a layer of fewer than layout.INT8_MIN_PARAMETERS parameters in float32
+(layer_precision): its weights unrounded and its inputs not quantised.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from common import layout
 
 PRECISIONS = ("float32", "float16", "int8")
 HALF_MAX = float(np.finfo(np.float16).max)
@@ -21,6 +25,13 @@ def check(precision: str) -> str:
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; known: {', '.join(PRECISIONS)}")
     return precision
+
+
+def layer_precision(precision: str, parameters: int) -> str:
+    """The precision the engine at `precision` keeps a layer of `parameters` parameters (counted as
+    in its RTNeural JSON entry) in: int8 keeps small layers in float32, as quantising their inputs
+    costs more than their int8 sums save."""
+    return "float32" if precision == "int8" and parameters < layout.INT8_MIN_PARAMETERS else precision
 
 
 def int8(kernel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

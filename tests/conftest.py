@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from common import layout
 from models.catalog import get
 from trainer.profiles import Profile
 from trainer.train import train_model
@@ -97,3 +98,10 @@ def pio_ready():
     from bench import pio_core
 
     pio_core.install()
+
+
+@pytest.fixture
+def every_layer_int8(monkeypatch):
+    """The int8 engine with no layer kept in float32 (layout.INT8_MIN_PARAMETERS is 8192, more than
+    most test models' layers have): for the tests of its int8 kernels and their reference."""
+    monkeypatch.setattr(layout, "INT8_MIN_PARAMETERS", 0)

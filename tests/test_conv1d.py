@@ -24,6 +24,8 @@ TOL = 1e-5
 STEPS, RESET_AT = 440, 320  # 320 steps with the state carried, then reset() and 120 more
 # v3: AVX2, F16C (AVX-VNNI or AVX-512 VNNI where the CPU has it)
 FLAGS = {"portable": [], "x86-64-v3": ["-march=x86-64-v3"]}
+# the int8 Conv1D kernels: every layer int8, whatever its size (the default keeps small ones float32)
+pytestmark = pytest.mark.usefixtures("every_layer_int8")
 
 MAIN = """
 #include <cstdio>

@@ -12,13 +12,16 @@ import torch
 from torch import nn
 
 from bench import harness, targets
-from common import engines
+from common import engines, layout
 from exporter import convert, engine, int8_reference, quality, runtime
 from exporter.layers import lstm, rtneural_problem, walk
 from exporter.validate import STRICT
 from models import quantize
 from tests.test_engine import TOL, run_engine
 from tests.test_layers import Seq
+
+# the int8 LSTM's kernels: every layer int8, whatever its size (the default keeps small ones float32)
+pytestmark = pytest.mark.usefixtures("every_layer_int8")
 
 NAN, INF = float("nan"), float("inf")
 RATE, N, WARM_UP = 48000, 4800, 480  # 0.1 s quiet then 0.1 s loud; the first 10 ms of each left out
@@ -213,11 +216,15 @@ PATHS = [
 ]
 
 
+@pytest.mark.parametrize("floor", [0, 8192], ids=["int8", "small-layers-float32"])
 @pytest.mark.parametrize("target, path, flags", PATHS, ids=[f"{t}-{p}" for t, p, _ in PATHS])
-def test_every_kernel_path_is_the_reference_to_the_bit(target, path, flags, tmp_path):
+def test_every_kernel_path_is_the_reference_to_the_bit(target, path, flags, floor, tmp_path, monkeypatch):
     """The int8 LSTM's sums on each path are the reference's integers, over 300 steps, through a
     zero input, a quiet stretch and a NaN (from which the state is NaN in both); the amp model too.
+    With the int8 engine's default floor every layer here is small and kept in float32: its sums
+    follow one order of fused multiply-adds on every path, so they are the reference's bits too.
     (The Cortex-M7's smlad path runs the same sums() under QEMU's system mode: tests/test_bench.py.)"""
+    monkeypatch.setattr(layout, "INT8_MIN_PARAMETERS", floor)
     model_json = mixed_model()
     x = np.random.default_rng(5).normal(0, 2.0, (300, 3)).astype(np.float32)
     x[100] = 0.0

@@ -61,6 +61,19 @@ def count(e: dict) -> int:
 
 
 BLOCK = 64  # outputs per block: kBlock in exporter/rtmb_kernels.h (the generated headers assert it)
+LANE = 8  # outputs per vector: kLane there (asserted too)
+
+
+def partial_sums(n_in: int, lanes: int) -> int:
+    """How many partial sums each output of a block of `lanes` vectors takes over n_in inputs:
+    rtmb_kernels.h's partial_sums, which fixes the float kernels' order of summation."""
+    return 4 if n_in >= 4 and lanes <= 2 else 1
+
+
+def stored(e: dict, precision: str) -> str:
+    """The precision the engine at `precision` keeps layer e in (models.quantize.layer_precision:
+    the int8 engine keeps small layers in float32)."""
+    return quantize.layer_precision(precision, count(e))
 
 
 def blocks(kernel: np.ndarray) -> np.ndarray:
