@@ -1,6 +1,7 @@
 """reports/baseline/baseline.json: the gated figures a change is compared with, keyed by target,
-engine, model and metric, each with its provenance. It changes only through
-`bench baseline update --reason "..."`, which records why and says what it replaced."""
+engine, model and metric, each with its provenance: `bench run`'s and `bench layers`' (models
+`layers/<layer>`). It changes only through `bench baseline update --reason "..."`, which records why
+and says what it replaced."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from functools import cache
 from pathlib import Path
 
 from bench.figures import Figure
+from bench.layer_results import scope
 from common import atomic, jsonfile, layout
 from common.errors import SuiteError
 
@@ -38,15 +40,16 @@ def load(path: Path | None = None) -> tuple[list[Figure], dict]:
 
 
 def update(figures: list[Figure], reason: str, sources: list[str], path: Path | None = None) -> list[str]:
-    """Replace the baseline's figures for every target and engine in `figures`; keep the others.
-    Returns a line per figure that changed, was added or was dropped."""
+    """Replace the baseline's figures for every target and engine in `figures`, the run results'
+    and the layers results' apart (updating from one keeps the other's); keep the others. Returns a
+    line per figure that changed, was added or was dropped."""
     path = Path(path or PATH)
     if not reason.strip():
         raise SuiteError('a baseline changes only with a reason: --reason "..."')
     old, doc = load(path) if Path(path).exists() else ([], {"history": []})
-    replaced_pairs = {(f.target, f.engine) for f in figures}
-    kept = [f for f in old if (f.target, f.engine) not in replaced_pairs]
-    before = {f.key: f for f in old if (f.target, f.engine) in replaced_pairs}
+    replaced = {scope(f) for f in figures}
+    kept = [f for f in old if scope(f) not in replaced]
+    before = {f.key: f for f in old if scope(f) in replaced}
     after = {f.key: f for f in figures}
     lines = []
     for key in sorted(before.keys() | after.keys()):

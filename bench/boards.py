@@ -11,14 +11,21 @@ how long a block would take there, estimated by up to three models side by side:
   at the board's cycles-per-instruction range, elsewhere the loop alone (a lower bound).
 
 The boards' figures, each with its source, are one data file: bench/boards.json.
+
+From a counted layers result (`bench layers --target cortex-m7`: instructions per sample per layer
+and engine), each Cortex-M7 board's estimated share of one core at 48 kHz (the count x 48,000 x
+the board's cycles per instruction / its clock, over the CPI range), and per board and engine the
+largest GRU and LSTM with one input that stays within half of it.
 """
 
 from __future__ import annotations
 
+import math
+import textwrap
 from pathlib import Path
 
-from bench import results, roofline
-from common import jsonfile
+from bench import layers, results, roofline
+from common import jsonfile, table
 from common.errors import SuiteError
 
 PATH = Path(__file__).with_name("boards.json")
@@ -301,3 +308,142 @@ def span(e: dict) -> str:
     if e["high_ms"] is None:
         return f">= {e['low_ms']:.3f}"
     return f"{e['low_ms']:.3f}-{e['high_ms']:.3f}"
+
+
+# Per-sample figures: a counted layers result (bench layers --target cortex-m7) seen from each board.
+
+AUDIO_RATE = 48_000
+WIDTH = 120  # the prose above the tables is wrapped to it
+CPU_BUDGET = 0.5  # the share of one core a model may take; the rest is the audio graph's and the system's
+
+
+def layers_file(paths: list[Path]) -> Path | None:
+    """The layers result among `bench boards`'s arguments, when one is given on its own (the
+    run results' path otherwise)."""
+    found = [p for p in map(Path, paths) if p.is_file() and _is_layers(p)]
+    if found and len(paths) > 1:
+        raise SuiteError("a layers result goes on its own (bench boards FILE), not among run results", found[0])
+    return found[0] if found else None
+
+
+def _is_layers(path: Path) -> bool:
+    try:
+        doc = jsonfile.read(path, results.MAX_BYTES, "result")
+    except SuiteError:
+        return False  # not this function's to report: the run results' loader names it
+    return isinstance(doc, dict) and doc.get("schema") == layers.SCHEMA_ID
+
+
+def counted_layers(path: Path) -> tuple[dict, Path, list[str]]:
+    """A counted layers result: the file `path`, or the newest counted one in the folder `path`
+    (the others, and files that are no layers result, passed over with a warning)."""
+    path = Path(path)
+    if not path.is_dir():
+        doc = layers.load(path)
+        if doc.get("timing") != "counted":
+            raise SuiteError(
+                f"a layers result timed on {doc['target']['name']}: board shares need instructions counted on "
+                "a Cortex-M7 (bench layers --target cortex-m7)",
+                path,
+            )
+        return doc, path, []
+    found, warnings = [], []
+    for file in sorted(path.glob("*.json")):
+        try:
+            doc = layers.load(file)
+        except SuiteError as exc:
+            warnings.append(f"skipped {exc}")
+            continue
+        if doc.get("timing") == "counted":
+            found.append((doc["created"], str(file), doc))
+    if not found:
+        raise SuiteError("no counted layers result here (bench layers --target cortex-m7 writes one)", path)
+    _, file, doc = max(found, key=lambda f: f[:2])
+    return doc, Path(file), warnings
+
+
+def cpu_share(instructions_per_sample: float, board: dict) -> tuple[float, float]:
+    """The share of one core a layer takes at 48 kHz on `board`, at each end of its cycles per
+    instruction: instructions per sample x 48,000 x CPI / clock."""
+    return tuple(instructions_per_sample * AUDIO_RATE * cpi / board["clock_hz"] for cpi in board["cpi"])
+
+
+def layer_boards(doc: dict, profiles: list[dict]) -> list[dict]:
+    """The boards that run the result's target and have a cycles-per-instruction range."""
+    return [b for b in for_target(profiles, doc["target"]["name"]) if b["cpi"] is not None]
+
+
+def largest(doc: dict, board: dict, engine: str, kind: str) -> dict | None:
+    """The largest layer of `kind` with one input that runs within CPU_BUDGET of `board` on
+    `engine`, at the top of its CPI range: {"units", "share", "of_measured"} (units None when even
+    the smallest measured is over, of_measured: it is the largest measured), or None when the
+    result has no such layer."""
+    measured = sorted(
+        (layer["units"], cpu_share(layer["engines"][engine]["instructions_per_sample"], board)[1])
+        for layer in doc["layers"]
+        if layer["type"] == kind and layer["inputs"] == 1 and engine in layer["engines"]
+    )
+    if not measured:
+        return None
+    within = [m for m in measured if m[1] <= CPU_BUDGET]
+    units, share = within[-1] if within else (None, measured[0][1])
+    return {"units": units, "share": share, "of_measured": units == measured[-1][0], "smallest": measured[0][0]}
+
+
+def share_rows(doc: dict, boards_: list[dict]) -> list[tuple]:
+    """One line per layer and engine: instructions per sample and each board's share, low-high."""
+    out = []
+    for layer in doc["layers"]:
+        for engine, f in layer["engines"].items():
+            cells = ["-".join(f"{100 * s:.1f}" for s in cpu_share(f["instructions_per_sample"], b)) for b in boards_]
+            out.append((layer["name"], engine, f"{f['instructions_per_sample']:,.0f}", *cells))
+    return out
+
+
+def largest_cell(found: dict | None) -> str:
+    if found is None:
+        return "-"
+    # rounded up: a share just over the half never reads as 50.0% (float noise rounded off first)
+    share = f"{math.ceil(round(1000 * found['share'], 6)) / 10:.1f}%"
+    if found["units"] is None:
+        return f"none ({found['smallest']}: {share})"
+    return f"{found['units']}{'+' if found['of_measured'] else ''} ({share})"
+
+
+def largest_rows(doc: dict, boards_: list[dict]) -> list[tuple]:
+    return [
+        (b["id"], engine, *(largest_cell(largest(doc, b, engine, kind)) for kind in ("gru", "lstm")))
+        for b in boards_
+        for engine in doc["engines"]
+    ]
+
+
+def render_layers(doc: dict, path: Path, profiles: list[dict]) -> str:
+    """Each board's estimated share of its CPU per layer and engine, and per board and engine the
+    largest GRU and LSTM with one input within CPU_BUDGET of it."""
+    boards_ = layer_boards(doc, profiles)
+    if not boards_:
+        raise SuiteError(f"no board profile with a CPI range runs {doc['target']['name']}", PATH)
+    rate = f"{AUDIO_RATE / 1000:g} kHz"
+    about = "; ".join(f"{b['id']} {b['clock_hz'] / 1e6:.0f} MHz, CPI {b['cpi'][0]}-{b['cpi'][1]}" for b in boards_)
+    return "\n".join(
+        [
+            textwrap.fill(
+                f"Share of one core at {rate}, estimated for each board from {path.name}: instructions per sample "
+                f"counted (QEMU -icount) x {AUDIO_RATE:,} x the board's CPI / its clock ({about})",
+                WIDTH,
+            ),
+            table.render(
+                share_rows(doc, boards_),
+                ("layer", "engine", "instr/sample", *(f"est. {b['id']} %" for b in boards_)),
+            ),
+            "",
+            textwrap.fill(
+                f"Largest GRU and LSTM with one input within {100 * CPU_BUDGET:.0f}% of one core at {rate}, "
+                "estimated for each board at the top of its CPI range: units (share); +: the largest size "
+                "measured, a larger one may fit too; none: not even the smallest measured",
+                WIDTH,
+            ),
+            table.render(largest_rows(doc, boards_), ("board", "engine", "largest GRU", "largest LSTM")),
+        ]
+    )

@@ -51,16 +51,24 @@ def program_path(target: Target, engine: str, root: Path | None = None) -> Path:
     return (root or build_dir(engine)) / target.env / f"program{suffix}"
 
 
-def pio_env(engine: str, root: Path, models_dir: Path | None) -> dict:
+def pio_env(engine: str, root: Path, models_dir: Path | None, extra_flags: tuple[str, ...] = ()) -> dict:
     env = {**os.environ, **QUIET_PIO, "RTMB_ENGINE": engine, "PLATFORMIO_BUILD_DIR": str(root)}
     if models_dir is not None:
         env["RTMB_MODELS_DIR"] = str(Path(models_dir).resolve())
+    if extra_flags:  # PlatformIO appends these to the environment's build_flags
+        env["PLATFORMIO_BUILD_FLAGS"] = " ".join([env.get("PLATFORMIO_BUILD_FLAGS", ""), *extra_flags]).strip()
     venv_bin = str(Path(sys.executable).parent)
     env["PATH"] = venv_bin + os.pathsep + env.get("PATH", "")  # the pio of this environment
     return env
 
 
-def build(target: Target, engine: str, models_dir: Path | None = None, root: Path | None = None) -> Build:
+def build(
+    target: Target,
+    engine: str,
+    models_dir: Path | None = None,
+    root: Path | None = None,
+    extra_flags: tuple[str, ...] = (),
+) -> Build:
     missing = target.missing()
     if missing:
         raise SuiteError(f"cannot build {target.name}: missing {', '.join(missing)}; make setup installs them")
@@ -76,7 +84,7 @@ def build(target: Target, engine: str, models_dir: Path | None = None, root: Pat
     done = subprocess.run(
         ["pio", "run", "-e", target.env],
         cwd=PROJECT,
-        env=pio_env(engine, root, models_dir),
+        env=pio_env(engine, root, models_dir, extra_flags),
         capture_output=True,
         text=True,
     )
@@ -92,7 +100,7 @@ def build(target: Target, engine: str, models_dir: Path | None = None, root: Pat
         seconds=round(seconds, 2),
         reused=before == program.stat().st_mtime_ns,
         compiler=compiler_version(target),
-        flags=[*target.build_flags, *engine_flags],
+        flags=[*target.build_flags, *engine_flags, *extra_flags],
         sizes=sizes(target, program),
         symbols=symbols(target, program, model_scopes(doc)),
     )

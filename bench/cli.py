@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from bench import baseline, boards, compare, figures, layers, report, results, run, targets
+from bench import baseline, boards, compare, layers, layers_m7, report, results, run, targets
 from common import atomic, cli, engines, layout, remote, rtneural, table
 from common.errors import SuiteError
 
@@ -86,13 +86,27 @@ def main(argv=None) -> int:
     rep.add_argument(
         "--peers", type=Path, default=layout.RUNS_DIR.parent / "peers", help="bench compare-engines comparisons, if any"
     )
+    rep.add_argument(
+        "--layers", type=Path, default=layers.OUT_DIR, help="bench layers results, the newest per target (if any)"
+    )
     bo = sub.add_parser("boards", help="per real board: estimated time per block and whether the set fits")
     bo.add_argument("runs", nargs="*", type=Path, default=[layout.RUNS_DIR], help="result files or folders")
     bo.add_argument("--profiles", type=Path, default=boards.PATH, help="board profiles (default bench/boards.json)")
     bo.add_argument("--details", action="store_true", help="how each estimate comes about, and where each part goes")
+    bo.add_argument(
+        "--layers",
+        nargs="?",
+        const=layers.OUT_DIR,
+        type=Path,
+        metavar="FILE",
+        help="per layer: each board's share of its CPU at 48 kHz from a counted layers result (default: the newest "
+        "in reports/layers; a layers result given as RUNS does the same)",
+    )
     c = sub.add_parser("compare", help="the regression gate: exit 1 when CURRENT is worse than BASELINE")
     c.add_argument("baseline", type=Path, help="a baseline (reports/baseline), or result files or folders")
-    c.add_argument("current", type=Path, help="result files or a folder of them")
+    c.add_argument(
+        "current", nargs="+", type=Path, help="result files or folders of them (bench run's and bench layers')"
+    )
     c.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, help="percent (default %(default)s)")
     c.add_argument("--markdown", type=Path, help="also write the table as markdown here (a PR comment, a CI summary)")
     ce = sub.add_parser("compare-engines", help="every engine, compiled and Python-side, in one run, with a roofline")
@@ -126,6 +140,17 @@ def main(argv=None) -> int:
     la.add_argument("--work", type=Path, default=layers.WORK_DIR, help="models and builds (default build/layers)")
     la.add_argument("--out", type=Path, default=layers.OUT_DIR, help="where the result goes (default reports/layers)")
     la.add_argument("--no-callgrind", action="store_true", help="skip the instruction counts")
+    la.add_argument(
+        "--no-rtneural-bench",
+        action="store_true",
+        help="skip RTNeural's own bench/layer_bench.cpp, else run beside ours where RTNeural is found",
+    )
+    la.add_argument(
+        "--target",
+        default="x86",
+        help="x86 (this machine, timed) or cortex-m7 (instructions counted under QEMU -icount; "
+        "--seconds, --rounds and --no-callgrind do not apply)",
+    )
     b = sub.add_parser("baseline", help="the committed baseline the gate compares with")
     bsub = b.add_subparsers(dest="action", required=True)
     u = bsub.add_parser("update", help="replace the baseline's figures with the latest runs' (of each target/engine)")
@@ -141,7 +166,7 @@ def main(argv=None) -> int:
     if args.command == "baseline":
         return cli.guard(lambda: run_baseline(args))
     if args.command == "layers":
-        return cli.guard(lambda: layers.run(args))
+        return cli.guard(lambda: run_layers(args))
     if args.command == "compare-engines":
         return cli.guard(lambda: run_lineup(args, ce))
     if args.command in ("targets", "engines"):
@@ -202,8 +227,14 @@ def run_lineup(args, parser) -> int:
     return code or (0 if all(e["parity_ok"] for e in doc["engines"]) else 1)
 
 
+def run_layers(args) -> int:
+    """`bench layers`: timed on this machine (bench/layers.py) or counted under QEMU (bench/layers_m7.py)."""
+    target = layers_m7.counted(args.target)
+    return layers.run(args) if target is None else layers_m7.run(args, target)
+
+
 def run_report(args) -> int:
-    written, warnings = report.render(args.runs, args.out, args.checkpoints, args.models_dir, args.peers)
+    written, warnings = report.render(args.runs, args.out, args.checkpoints, args.models_dir, args.peers, args.layers)
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
     for path in written:
@@ -212,7 +243,15 @@ def run_report(args) -> int:
 
 
 def run_boards(args) -> int:
-    """The latest result of each target and engine, seen from each board that runs the target."""
+    """The latest result of each target and engine, seen from each board that runs the target; or a
+    counted layers result's per-sample figures."""
+    source = args.layers or boards.layers_file(args.runs)
+    if source is not None:
+        doc, path, warnings = boards.counted_layers(source)
+        for w in warnings:
+            print(f"warning: {w}", file=sys.stderr)
+        print(boards.render_layers(doc, path, boards.load(args.profiles)))
+        return 0
     docs, warnings = results.load_many(args.runs)
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
@@ -236,7 +275,7 @@ def run_boards(args) -> int:
 
 
 def run_compare(args) -> int:
-    base, _, w1 = compare.load_set(args.baseline)
+    base, _, w1 = compare.load_set([args.baseline])
     current, timings, w2 = compare.load_set(args.current)
     for w in w1 + w2:
         print(f"warning: {w}", file=sys.stderr)
@@ -248,13 +287,12 @@ def run_compare(args) -> int:
 
 
 def run_baseline(args) -> int:
-    docs, warnings = results.load_many(args.runs)
+    figs, _, warnings, sources = compare.newest(args.runs)
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
-    if not docs:
-        raise SuiteError("no results to take a baseline from", args.runs[0])
-    latest = figures.latest(docs)
-    lines = baseline.update([f for d in latest for f in figures.of(d)], args.reason, [d["id"] for d in latest])
+    if not figs:
+        raise SuiteError("no gated figures in these results (bench layers counts unless --no-callgrind)", args.runs[0])
+    lines = baseline.update(figs, args.reason, sources)
     print("\n".join(lines) if lines else "no figure changed")
     print(f"baseline {baseline.PATH} updated: {args.reason}")
     return 0

@@ -1,6 +1,7 @@
-"""`bench compare BASELINE CURRENT`: the regression gate, on figures that do not depend on the
-machine's load. Only the targets and engines CURRENT measured are compared (an engine a machine
-cannot build is "not run", not a regression); within those, every baseline model must be there."""
+"""`bench compare BASELINE CURRENT...`: the regression gate, on figures that do not depend on the
+machine's load: `bench run`'s and `bench layers`' (bench/layer_results.py), side by side. Only the
+targets and engines CURRENT measured, with the command that measured them, are compared (an engine a
+machine cannot build is "not run", not a regression); within those, every baseline model must be there."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import baseline, figures, results
+from bench import baseline, figures, layer_results
 from bench.figures import Figure, Timing
 from common import layout, table
 from common.errors import SuiteError
@@ -30,24 +31,34 @@ class Row:
     note: str = ""
 
 
-def load_set(path: Path) -> tuple[list[Figure], list[Timing], list[str]]:
-    """Figures of a baseline file, or of the newest result per target and engine among result files
-    (a file or a folder of them); warnings name the files that were skipped."""
-    path = Path(path)
-    if baseline.is_baseline(path):
-        figs, _ = baseline.load(path)
+def load_set(paths: list[Path]) -> tuple[list[Figure], list[Timing], list[str]]:
+    """Figures of a baseline file, or of the newest results among result files (`newest`); wall-clock
+    timings; warnings naming the files that were skipped."""
+    paths = [Path(p) for p in paths]
+    if len(paths) == 1 and baseline.is_baseline(paths[0]):
+        figs, _ = baseline.load(paths[0])
         return figs, [], []
-    docs, warnings = results.load_many([path])
-    if not docs:
-        raise SuiteError("no result files to compare" + (f" ({len(warnings)} skipped)" if warnings else ""), path)
-    latest = figures.latest(docs)
-    return [f for d in latest for f in figures.of(d)], [figures.timing(d) for d in latest], warnings
+    figs, timings, warnings, _ = newest(paths)
+    return figs, timings, warnings
+
+
+def newest(paths: list[Path]) -> tuple[list[Figure], list[Timing], list[str], list[str]]:
+    """Figures of the newest run result per target and engine and of the newest layers result per
+    target among result files (files or folders of them), the run results' wall-clock timings,
+    warnings naming the files that were skipped, and the ids of the results the figures come from."""
+    docs, layer_docs, warnings = layer_results.load_all(paths)
+    if not docs and not layer_docs:
+        raise SuiteError("no result files here" + (f" ({len(warnings)} skipped)" if warnings else ""), paths[0])
+    latest, newest_layers = figures.latest(docs), layer_results.latest(layer_docs)
+    figs = [f for d in latest for f in figures.of(d)] + [f for d in newest_layers for f in layer_results.figures_of(d)]
+    sources = [d["id"] for d in [*latest, *newest_layers]]
+    return figs, [figures.timing(d) for d in latest], warnings, sources
 
 
 def compare(base: list[Figure], current: list[Figure], threshold: float) -> list[Row]:
     """One row per figure, failures first, then the largest changes."""
-    measured = {(f.target, f.engine) for f in current}
-    before = {f.key: f for f in base if (f.target, f.engine) in measured}
+    measured = {layer_results.scope(f) for f in current}
+    before = {f.key: f for f in base if layer_results.scope(f) in measured}
     now = {f.key: f for f in current}
     rows = []
     for key in before.keys() | now.keys():
@@ -92,7 +103,9 @@ def failed(rows: list[Row]) -> list[Row]:
 def _value(v: float | None, metric: str) -> str:
     if v is None:
         return "-"
-    return f"{v:.2g}" if metric == "parity" else f"{v:,.0f}"
+    if metric == "parity":
+        return f"{v:.2g}"
+    return f"{v:,.1f}" if metric == layer_results.METRIC else f"{v:,.0f}"
 
 
 def cells(rows: list[Row]) -> list[tuple]:

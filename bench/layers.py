@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from bench import callgrind, results, targets
+from bench import callgrind, results, rtneural_bench, targets
 from common import atomic, cxx, engines, git, jsonfile, layout, manifest, rtneural, table
 from common.errors import SuiteError
 
@@ -194,9 +194,10 @@ def select(layers: list[Layer], terms: list[str]) -> list[Layer]:
 IMPORT_SECONDS = 0.002
 
 
-def export(layers: list[Layer], seed: int, work: Path) -> Path:
+def export(layers: list[Layer], seed: int, work: Path, seconds: float = IMPORT_SECONDS) -> Path:
     """Each layer's model JSON into work/json/, then every engine's headers and the manifest into
-    work/models/ through the exporter's command line (a subprocess: bench never imports it)."""
+    work/models/ through the exporter's command line (a subprocess: bench never imports it), with
+    `seconds` of test vectors at 48 kHz."""
     src, models_dir = work / "json", work / "models"
     # an import adds to the models already in its folder: start both afresh (the compiles are cached)
     shutil.rmtree(src, ignore_errors=True)
@@ -207,7 +208,7 @@ def export(layers: list[Layer], seed: int, work: Path) -> Path:
         atomic.write_json(path, layer.model_json(seed), indent=None)
         files.append(str(path))
     command = [sys.executable, "-m", "exporter", "import", *files, "--out", str(models_dir), "--rate", "sample"]
-    command += ["--no-validate", "--seconds", str(IMPORT_SECONDS)]
+    command += ["--no-validate", "--seconds", str(seconds)]
     done = subprocess.run(command, cwd=layout.PROJECT, capture_output=True, text=True)
     if done.returncode != 0:
         raise SuiteError(f"python -m exporter import failed:\n{(done.stderr or done.stdout).strip()[-2000:]}", src)
@@ -481,6 +482,7 @@ def render(doc: dict) -> str:
     )
     parts = [head, table.render(rows(doc), HEAD), *summary(doc)]
     parts += [f"not run: {e}: {why}" for e, why in doc["unavailable"].items()]
+    parts += rtneural_bench.lines(doc)
     return "\n".join(parts)
 
 
@@ -513,6 +515,11 @@ def run(args) -> int:
     lines = measure(program, libraries, args.seconds, args.rounds, len(chosen))
     counts = count(program, libraries, len(chosen) * len(names)) if counting else None
     found = rtneural.find()
+    backends = [e for e in names if e in rtneural.BACKENDS]  # RTNeural's own benchmark, beside ours
+    own = None
+    if backends and not args.no_rtneural_bench:
+        build_flags = [*target.build_flags, *target.arch]
+        own = rtneural_bench.measure(chosen, backends, build_flags, alignment(target), work, args.seconds)
     context = {
         "target": {
             "name": target.name,
@@ -536,6 +543,9 @@ def run(args) -> int:
         "project_commit": git.project_commit(),
     }
     doc = document(chosen, lines, counts, context)
+    if own is not None:
+        doc["rtneural_layer_bench"] = rtneural_bench.beside(own, doc)
+        validate(doc)
     path = write(doc, args.out)
     print(render(doc))
     print(f"saved {path}")

@@ -9,10 +9,13 @@ import base64
 import html
 import io
 import json
+import math
 from collections import defaultdict
 from pathlib import Path
 
-from bench import boards, figures, lineup, results
+import numpy as np
+
+from bench import boards, figures, layer_results, lineup, results, rtneural_bench
 from common import atomic, layout, manifest
 from common.errors import SuiteError
 
@@ -239,6 +242,161 @@ def lineup_plot(doc: dict) -> bytes:
     return _png(fig)
 
 
+LAYER_KINDS = {"dense": "Dense", "gru": "GRU", "lstm": "LSTM", "conv1d": "Conv1D", "activation": "Activations"}
+LAYER_MARKERS = {"generated": "o", "generated-f16": "s", "generated-int8": "D", "eigen": "^", "xsimd": "v", "stl": "P"}
+
+
+def layers_reference(layer: dict) -> str | None:
+    """The engine a layer's figures are set against: RTNeural's best backend on it (by time where
+    measured, by instructions where counted), else the generated engine at float32."""
+    return layer["rtneural_best"] or ("generated" if "generated" in layer["engines"] else None)
+
+
+def layers_reference_label(doc: dict) -> str:
+    return (
+        "RTNeural's best backend" if any(layer["rtneural_best"] for layer in doc["layers"]) else "generated (float32)"
+    )
+
+
+def layers_columns(doc: dict) -> list[tuple[str, str]]:
+    """The figures a layers result has, each (key, how it came about): time where measured on this
+    CPU, instructions counted by callgrind there, or by QEMU -icount on a counted target."""
+    counted = doc.get("timing", "measured") == "counted"
+    have = {key for layer in doc["layers"] for f in layer["engines"].values() for key, v in f.items() if v}
+    columns = [] if counted or "ns_per_sample" not in have else [("ns_per_sample", KIND["measured"])]
+    if "instructions_per_sample" in have:
+        columns.append(("instructions_per_sample", "counted (QEMU -icount)" if counted else "counted (callgrind)"))
+    return columns
+
+
+def layers_ratios(layer: dict, key: str) -> dict[str, float]:
+    """Each engine's `key` figure on `layer` over its reference engine's (layers_reference)."""
+    ref = layers_reference(layer)
+    base = layer["engines"][ref][key] if ref else None
+    return {e: f[key] / base for e, f in layer["engines"].items() if base and f[key]}
+
+
+def layers_plot(doc: dict) -> bytes:
+    """Per layer, grouped by kind, each engine's time (and instructions) per sample over RTNeural's
+    best backend's, on a log scale with the 1.0 line: a dot per engine, a grey bar over their spread."""
+    plt = _plt()
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    def marker(engine):
+        style = {"marker": LAYER_MARKERS.get(engine, "o"), "color": ENGINE_COLOURS.get(engine, "#9467bd")}
+        return {**style, "ls": "none", "ms": 4.5, "mec": "black", "mew": 0.3}
+
+    columns = layers_columns(doc)
+    kinds = [k for k in LAYER_KINDS if any(layer["type"] == k for layer in doc["layers"])]
+    groups = {k: [layer for layer in doc["layers"] if layer["type"] == k] for k in kinds}
+    names = [e for e in ENGINE_ORDER if e in doc["engines"]]
+    offsets = dict(zip(names, np.linspace(-0.3, 0.3, len(names)) if len(names) > 1 else [0.0], strict=True))
+    reference = layers_reference_label(doc)
+    height = 0.21 * len(doc["layers"]) + 0.45 * len(kinds) + 1.6
+    fig = plt.figure(figsize=(5.6 * len(columns) + 0.8, height), layout="constrained")
+    subfigs = fig.subfigures(1, len(columns), squeeze=False)[0]
+    for sub, (key, how) in zip(subfigs, columns, strict=True):
+        what, less = ("time", "faster") if key == "ns_per_sample" else ("instructions", "fewer")
+        ratios = {layer["name"]: layers_ratios(layer, key) for layer in doc["layers"]}
+        values = [v for r in ratios.values() for v in r.values()] or [1.0]
+        low, high = min(min(values), 1.0) / 1.25, max(max(values), 1.0) * 1.25
+        axes = sub.subplots(len(kinds), 1, sharex=True, gridspec_kw={"height_ratios": [len(groups[k]) for k in kinds]})
+        axes = np.atleast_1d(axes)
+        for ax, kind in zip(axes, kinds, strict=True):
+            rows = groups[kind]
+            for y, layer in enumerate(rows):
+                r = ratios[layer["name"]]
+                if r:
+                    ax.hlines(y, min(r.values()), max(r.values()), color="#d9d9d9", lw=4, zorder=1)
+                for e in names:
+                    if e in r:
+                        ax.plot(r[e], y + offsets[e], zorder=3, **marker(e))
+            ax.axvline(1.0, color="black", lw=1, zorder=2)
+            ax.set_xscale("log")
+            ax.set_xlim(low, high)
+            ax.set_yticks(range(len(rows)), [layer["name"] for layer in rows], fontsize=8)
+            ax.set_ylim(len(rows) - 0.5, -0.5)
+            ax.grid(axis="y", visible=False)
+            ax.set_title(LAYER_KINDS[kind], loc="left", fontsize=9, fontweight="bold")
+        axes[-1].xaxis.set_major_locator(LogLocator(base=10, subs=(1, 2, 5)))
+        axes[-1].xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+        axes[-1].xaxis.set_minor_formatter(NullFormatter())
+        # where measured the reference is the best by time: its instructions are the same engine's
+        by = " (the fastest)" if key != "ns_per_sample" and "ns_per_sample" in dict(columns) else ""
+        axes[-1].set_xlabel(f"{what} per sample / {reference}'s{by} (log): left of 1 is {less}", fontsize=8)
+        sub.suptitle(f"{what} per sample: {how}", fontsize=10, fontweight="bold")
+    handles = [Line2D([], [], label=RTNEURAL_LABELS.get(e, e), **marker(e)) for e in names]
+    fig.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(names), fontsize=8)
+    fig.text(
+        0.5,
+        1.0 + 0.55 / height,
+        f"{doc['target']['name']}: each engine per layer against {reference} ({doc['target']['cpu']}, "
+        f"{doc['created'][:10]})",
+        ha="center",
+        fontsize=11,
+    )
+    return _png(fig)
+
+
+LAYERS_SUMMARY_HEAD = ("engine", "time / reference", "faster on", "instructions / reference", "fewer on")
+
+
+def layers_summary_rows(doc: dict) -> list[tuple]:
+    """Per engine, over the layers: the geometric mean of its figure over the reference engine's
+    (layers_reference), and on how many layers it is below it, for time and for instructions."""
+
+    def mean(engine, key):
+        rs = [layers_ratios(layer, key).get(engine) for layer in doc["layers"]]
+        rs = [r for r in rs if r]
+        if not rs:
+            return "-", "-"
+        return f"{math.exp(sum(map(math.log, rs)) / len(rs)):.2f}", f"{sum(r < 1 for r in rs)} of {len(rs)}"
+
+    return [
+        (RTNEURAL_LABELS.get(e, e), *mean(e, "ns_per_sample"), *mean(e, "instructions_per_sample"))
+        for e in ENGINE_ORDER
+        if e in doc["engines"]
+    ]
+
+
+def layers_table(doc: dict) -> tuple[tuple, list[tuple]]:
+    """Per layer: the reference engine and its time (or instructions) per sample, and each engine's
+    time (or instructions) over it."""
+    key = "ns_per_sample" if layers_columns(doc)[0][0] == "ns_per_sample" else "instructions_per_sample"
+    names = [e for e in ENGINE_ORDER if e in doc["engines"]]
+    unit = "ns/sample" if key == "ns_per_sample" else "instructions/sample"
+    rows = []
+    for layer in doc["layers"]:
+        ref, r = layers_reference(layer), layers_ratios(layer, key)
+        rows.append(
+            (
+                layer["name"],
+                ref or "-",
+                "-" if ref is None else f"{layer['engines'][ref][key]:,.1f}",
+                *("-" if e not in r else f"{r[e]:.2f}" for e in names),
+            )
+        )
+    return ("layer", "reference", f"its {unit}", *(RTNEURAL_LABELS.get(e, e) for e in names)), rows
+
+
+def layers_intro(doc: dict) -> str:
+    c = doc["config"]
+    timed = (
+        ""
+        if doc.get("timing", "measured") == "counted"
+        else f"{c['samples_per_engine'] / c['sample_rate']:.2f} s of audio per layer and engine at "
+        f"{c['sample_rate']} Hz in blocks of {c['block_size']}, the engines interleaved over {c['rounds']} "
+        f"rounds, medians ({KIND['measured']}); "
+    )
+    counter = f"counted ({doc['counter']})" if doc["counter"] else "not counted"
+    return (
+        f"`bench layers` {doc['id']}: {len(doc['layers'])} layers x {len(doc['engines'])} engines on "
+        f"{doc['target']['cpu']}; {timed}instructions per sample {counter}. Each engine's figure over "
+        f"{layers_reference_label(doc)}'s on the same layer (1.00: the same; below 1: faster, fewer)."
+    )
+
+
 ESTIMATE_COLOURS = {"roofline": "#1f77b4", "instructions x clock": "#ff7f0e", "llvm-mca": "#2ca02c"}
 
 
@@ -439,6 +597,62 @@ def html_table(head, rows) -> str:
     return f"<table><thead><tr>{th}</tr></thead><tbody>{trs}</tbody></table>"
 
 
+def latest_layers(layers_dir: Path, warnings: list[str]) -> list[dict]:
+    """The newest `bench layers` result of each target in `layers_dir` (none where it does not exist);
+    a file that is no result is skipped, with a warning naming it."""
+    if not Path(layers_dir).exists():
+        return []
+    _, docs, skipped = layer_results.load_all([layers_dir])
+    warnings += skipped
+    return [doc for doc in layer_results.latest(docs) if layers_columns(doc)]  # one with no figure: nothing to draw
+
+
+def layers_blocks(doc: dict) -> list[tuple]:
+    """The report's section for one layers result, as blocks both renderings share: ("h2"|"h3"|"p",
+    text) or ("table", head, rows)."""
+    blocks = [
+        ("h2", f"Layer by layer on {doc['target']['name']} (`bench layers`)"),
+        ("p", layers_intro(doc)),
+        ("table", LAYERS_SUMMARY_HEAD, layers_summary_rows(doc)),
+        ("p", "Per layer (the plot above draws the same figures):"),
+        ("table", *layers_table(doc)),
+    ]
+    section = doc.get("rtneural_layer_bench")
+    if section:
+        means = "; ".join(f"{b}: {m:.2f} over {n} layers" for b, (m, n) in rtneural_bench.means(section).items())
+        blocks += [
+            ("h3", f"RTNeural's own {section['source']} beside ours, same backend"),
+            (
+                "p",
+                f"Median of {section['repeats']} runs of {section['seconds']:g} s each, RTNeural commit "
+                f"{section['rtneural_commit'][:12]}, built with {' '.join(section['flags'])}: "
+                f"{rtneural_bench.NOTE}. Geometric mean of ours / layer_bench: {means or '-'}."
+                + (f" Not in layer_bench: {', '.join(section['not_covered'])}." if section["not_covered"] else ""),
+            ),
+            ("table", rtneural_bench.HEAD, rtneural_bench.rows(section)),
+        ]
+    return blocks
+
+
+def blocks_markdown(blocks: list[tuple]) -> list[str]:
+    out = []
+    for kind, *rest in blocks:
+        text = markdown_table(*rest) if kind == "table" else {"h2": "## ", "h3": "### ", "p": ""}[kind] + rest[0]
+        out += ["", text]
+    return out
+
+
+def blocks_html(blocks: list[tuple]) -> str:
+    def one(kind, *rest):
+        if kind == "table":
+            return html_table(*rest)
+        return (
+            f"<p class=note>{html.escape(rest[0])}</p>" if kind == "p" else f"<{kind}>{html.escape(rest[0])}</{kind}>"
+        )
+
+    return "".join(one(*b) for b in blocks)
+
+
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;font-size:13px;margin:1em 0}th,td{border:1px solid #ccc;padding:3px 8px;
 text-align:right}th{background:#f0f0f0}td:first-child,td:nth-child(2),td:nth-child(3){text-align:left}
@@ -446,7 +660,12 @@ img{max-width:100%;border:1px solid #eee;margin:0.5em 0}.note{color:#555;font-si
 
 
 def render(
-    runs: list[Path], out: Path, checkpoints: Path | None, models_dir: Path | None, peers_dir: Path | None = None
+    runs: list[Path],
+    out: Path,
+    checkpoints: Path | None,
+    models_dir: Path | None,
+    peers_dir: Path | None = None,
+    layers_dir: Path | None = None,
 ) -> tuple[list[Path], list[str]]:
     docs, warnings = results.load_many(runs)
     if not docs:
@@ -470,6 +689,13 @@ def render(
         plots["engines.png"] = ("Every engine side by side, with the roofline", lineup_plot(comparison))
         comparison_title = lineup.render(comparison).split("\n")[0]
         comparison_table = (lineup.HEAD, lineup.rows(comparison))
+    layer_docs = latest_layers(layers_dir, warnings) if layers_dir else []
+    for doc in layer_docs:
+        target = doc["target"]["name"]
+        plots[f"layers_{target}.png"] = (
+            f"Layer by layer on {target}: each engine against {layers_reference_label(doc)}",
+            layers_plot(doc),
+        )
     assessed = boards.assess(docs, boards.load())
     if assessed:
         plots["boards.png"] = ("Real boards: estimated time per block and memory fit", boards_plot(assessed))
@@ -516,6 +742,8 @@ def render(
             "",
             markdown_table(*comparison_table),
         ]
+    for doc in layer_docs:
+        md += blocks_markdown(layers_blocks(doc))
     if audio:
         md += ["", "## Audio models (one step per sample)", "", AUDIO_NOTE, "", markdown_table(AUDIO_HEAD, audio)]
     if costs:
@@ -544,6 +772,7 @@ def render(
             f"<h2>Every engine side by side</h2><p class=note>{html.escape(comparison_title)}</p>"
             + html_table(*comparison_table)
         )
+    body += [blocks_html(layers_blocks(doc)) for doc in layer_docs]
     if audio:
         body.append(
             f"<h2>Audio models (one step per sample)</h2><p class=note>{html.escape(AUDIO_NOTE)}</p>"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import boards, cli, mca
+from bench import boards, cli, layers, mca
 from bench import build as bench_build
 from common.errors import SuiteError
 from tests.test_bench import run_bench
@@ -361,3 +361,152 @@ def test_a_run_prefix_that_does_not_parse_is_named_before_connecting(board, expo
     code, _ = run_bench("aarch64", "generated-int8", exported, tmp_path, *on_board(board, "--run-prefix", "qemu 'x"))
     err = capsys.readouterr().err
     assert code == 2 and 'error: --run-prefix "qemu \'x": No closing quotation' in err and no_result(tmp_path)
+
+
+# Per-sample figures from a counted layers result (bench boards --layers): arithmetic on a
+# hand-written document.
+
+
+def layers_doc(counts: dict, created: str = "2026-11-30T00:00:00+00:00", timing: str = "counted") -> dict:
+    """A layers result of cortex-m7 (or, timed, of x86) with `counts`: {layer name: {engine:
+    instructions per sample}}; names as the set's (gru_16_in1)."""
+    counted = timing == "counted"
+    rows = []
+    for name, by_engine in counts.items():
+        kind, units, inputs = name.split("_")
+        figures = {
+            engine: {
+                "ns_per_sample": None if counted else 100.0,
+                "ns_per_sample_min": None if counted else 90.0,
+                "ns_per_sample_max": None if counted else 110.0,
+                "real_time_factor": None if counted else 208.0,
+                "instructions_per_sample": n,
+                "vs_rtneural_best": None,
+                "output_finite": True,
+            }
+            for engine, n in by_engine.items()
+        }
+        rows.append(
+            {
+                "name": name,
+                "type": kind,
+                "units": int(units),
+                "inputs": int(inputs.removeprefix("in")),
+                "parameters": 1,
+                "rtneural_best": None,
+                "engines": figures,
+            }
+        )
+    target = "cortex-m7" if counted else "x86"
+    doc = {
+        "schema": layers.SCHEMA_ID,
+        "id": f"{created}-{target}-layers",
+        "created": created,
+        "timing": timing,
+        "target": {"name": target, "env": "cortex_m7", "board": "QEMU mps2-an500", "cpu": "cortex-m7", "run": "x"},
+        "config": {
+            **{"seconds": 0.02, "rounds": 1, "block_size": 512, "sample_rate": 48000, "blocks_per_slice": 2},
+            **{"warmup_blocks": 1, "samples_per_engine": 1024, "counted_blocks": 2, "seed": 19, "layers": []},
+        },
+        "build": {"compiler": "arm-none-eabi-g++", "flags": [], "alignment": 8},
+        "engines": sorted({e for by_engine in counts.values() for e in by_engine}),
+        "unavailable": {},
+        "counter": "QEMU -icount shift=0",
+        "rtneural_commit": None,
+        "project_commit": "0" * 40,
+        "layers": rows,
+    }
+    layers.validate(doc)  # the document is one bench layers could have written
+    return doc
+
+
+M7 = {**BOARD, "id": "m7", "clock_hz": 480e6, "cpi": [1.0, 2.0]}  # at the top: 1 instruction/sample = 0.02%
+
+
+@pytest.mark.parametrize(
+    "instructions, shares",
+    [
+        (1000, (0.1, 0.2)),  # 1,000 x 48,000 x 1 / 480 MHz = 10%; at CPI 2, 20%
+        (2500, (0.25, 0.5)),
+        (5000, (0.5, 1.0)),
+        (12_000, (1.2, 2.4)),  # more than the core
+    ],
+)
+def test_the_cpu_share_is_instructions_per_sample_at_48_khz_over_the_cpi_range(instructions, shares):
+    assert boards.cpu_share(instructions, M7) == pytest.approx(shares)
+
+
+COUNTS = {
+    "gru_8_in1": {"generated": 500, "stl": 3000},
+    "gru_16_in1": {"generated": 1500, "stl": 4000},
+    "gru_32_in1": {"generated": 4000},  # 80% at the top of the CPI range
+    "gru_64_in1": {"generated": 12_000},
+    "gru_64_in64": {"generated": 10},  # 64 inputs: not an audio model's layer, never the answer
+    "lstm_8_in1": {"generated": 700},
+    "lstm_16_in1": {"generated": 1000},
+    "lstm_32_in1": {"generated": 2000, "generated-int8": 2501},  # 50.02%: just over
+    "lstm_64_in1": {"generated": 2500},  # exactly half: it runs
+}
+
+
+@pytest.mark.parametrize(
+    "engine, kind, cell",
+    [
+        ("generated", "gru", "16 (30.0%)"),
+        ("generated", "lstm", "64+ (50.0%)"),  # the largest measured runs: a larger one may too
+        ("stl", "gru", "none (8: 60.0%)"),
+        ("generated-int8", "lstm", "none (32: 50.1%)"),  # rounded up: never shown as within half
+        ("stl", "lstm", "-"),  # no LSTM measured on stl
+    ],
+)
+def test_the_largest_gru_and_lstm_within_half_the_cpu(engine, kind, cell):
+    assert boards.largest_cell(boards.largest(layers_doc(COUNTS), M7, engine, kind)) == cell
+
+
+def write_doc(folder: Path, doc: dict) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{doc['created'][:19].replace(':', '')}-{doc['timing']}.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_bench_boards_shows_each_m7_boards_share_of_a_layers_result(tmp_path, capsys):
+    old = write_doc(tmp_path, layers_doc({"gru_8_in1": {"generated": 1.0}}, "2026-11-01T00:00:00+00:00"))
+    new = write_doc(tmp_path, layers_doc({"gru_8_in1": {"generated": 10_000}, "lstm_8_in1": {"generated": 1000}}))
+    write_doc(tmp_path, layers_doc({"gru_8_in1": {"generated": 5.0}}, "2026-12-01T00:00:00+00:00", "measured"))
+    for argv in (["boards", str(new)], ["boards", "--layers", str(tmp_path)]):  # a file, or the newest counted
+        assert cli.main(argv) == 0
+        out = capsys.readouterr().out
+        assert f"estimated for each board from {new.name}" in out and old.name not in out
+        assert all(len(line) <= 120 for line in out.splitlines())
+        lines = {tuple(line.split()[:2]): line.split()[2:] for line in out.splitlines() if line.split()}
+        # daisy-seed and stm32h743 at 480 MHz, teensy41 at 600 MHz, CPI 0.7-1.5: 10,000 x 48,000 x 0.7 / 480 MHz
+        assert lines[("gru_8_in1", "generated")] == ["10,000", "70.0-150.0", "56.0-120.0", "70.0-150.0"]
+        # within half at CPI 1.5: lstm_8_in1 15% on the 480 MHz boards, gru_8_in1 over on every board
+        assert lines[("daisy-seed", "generated")] == ["none", "(8:", "150.0%)", "8+", "(15.0%)"]
+        assert lines[("teensy41", "generated")] == ["none", "(8:", "120.0%)", "8+", "(12.0%)"]
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("timed", "a layers result timed on x86: board shares need instructions counted on a Cortex-M7"),
+        ("no counted one", "no counted layers result here (bench layers --target cortex-m7 writes one)"),
+        ("among runs", "a layers result goes on its own (bench boards FILE), not among run results"),
+        ("broken", "unreadable layers result"),
+    ],
+)
+def test_bench_boards_refuses_a_layers_result_it_cannot_use(tmp_path, capsys, case, message):
+    timed = write_doc(tmp_path / "timed", layers_doc({"gru_8_in1": {"generated": 5.0}}, timing="measured"))
+    counted = write_doc(tmp_path / "counted", layers_doc({"gru_8_in1": {"generated": 5.0}}))
+    broken = tmp_path / "broken.json"
+    broken.write_text("{")
+    argv, where = {
+        "timed": (["boards", str(timed)], timed),
+        "no counted one": (["boards", "--layers", str(timed.parent)], timed.parent),
+        "among runs": (["boards", str(counted), str(timed)], counted),
+        "broken": (["boards", "--layers", str(broken)], broken),
+    }[case]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {where}: ") and message in err and "Traceback" not in err

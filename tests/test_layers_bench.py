@@ -3,11 +3,12 @@ not for speed (a benchmark is not a timed test); the generated engine needs no R
 
 import contextlib
 import math
+import shutil
 
 import numpy as np
 import pytest
 
-from bench import callgrind, cli, layers
+from bench import callgrind, cli, layers, layers_m7, targets
 from common import engines, rtneural
 from common.errors import SuiteError
 
@@ -72,6 +73,9 @@ def test_a_set_whose_names_clash_is_refused(tmp_path):
         (["--layers", "nope"], "argument --layers: 'nope' matches no layer"),
         (["--seconds", "0"], "argument --seconds"),
         (["--rounds", "0"], "argument --rounds"),
+        (["--target", "aarch64"], "argument --target: bench layers runs on this machine or a counted target"),
+        (["--target", "nope"], "unknown target 'nope'"),
+        (["--target", "cortex-m7", "--layers", "nope"], "argument --layers: 'nope' matches no layer"),
     ],
 )
 def test_bad_arguments_stop_before_any_work(tmp_path, capsys, args, message):
@@ -128,6 +132,12 @@ def test_a_short_run_gives_every_figure(result):
                 assert math.isfinite(f["vs_rtneural_best"]) and f["vs_rtneural_best"] > 0
         if FOUND is not None:
             assert layer["engines"][layer["rtneural_best"]]["vs_rtneural_best"] == 1.0
+    if FOUND is not None:  # RTNeural's own bench/layer_bench.cpp beside ours, on each backend
+        rows = result["rtneural_layer_bench"]["layers"]
+        assert [(r["name"], r["backend"]) for r in rows] == [
+            (n, b) for n in ("dense_8_in1", "gru_8_in1") for b in rtneural.BACKENDS
+        ]
+        assert all(r["error"] is None and len(r["runs"]) == 3 and r["ratio"] > 0 for r in rows)
 
 
 def test_the_table_names_every_layer_and_engine(result):
@@ -142,8 +152,102 @@ def test_the_generated_engine_runs_without_rtneural(work, monkeypatch):
     doc = run(work, "--no-callgrind")
     check_figures(doc, GENERATED)
     assert set(doc["unavailable"]) == set(rtneural.BACKENDS) and doc["rtneural_commit"] is None
+    assert "rtneural_layer_bench" not in doc
     for layer in doc["layers"]:
         assert layer["rtneural_best"] is None
         assert all(
             f["vs_rtneural_best"] is None and f["instructions_per_sample"] is None for f in layer["engines"].values()
         )
+
+
+# Cortex-M7 (bench/layers_m7.py): instructions counted under QEMU -icount, no times.
+
+M7_TOOLS = [t for t in ("arm-none-eabi-g++", "qemu-system-arm") if shutil.which(t) is None]
+TOY = layers_m7.Memory(
+    budget={"flash": 100_000, "ext": 300_000}, code="flash", constants="ext", objects="ext", max_blocks=10
+)
+
+
+def layer(name: str) -> layers.Layer:
+    return next(x for x in layers.load_set()[0] if x.name == name)
+
+
+@pytest.mark.parametrize(
+    "names, engine_names, images, skipped",
+    [
+        # dense_8_in1: 512 x 9 floats of vectors, 512 x 8 of outputs (35 KB); relu_8, tanh_8 50 KB each
+        (["dense_8_in1", "relu_8", "tanh_8"], ["generated"], [["dense_8_in1", "relu_8", "tanh_8"]], []),
+        # dense_64_in1: 512 x 65 x 4 = 133 KB of vectors and 131 KB of outputs; dense_32_in1 half that
+        (["dense_64_in1", "dense_32_in1", "relu_8"], ["generated"], [["dense_64_in1"], ["dense_32_in1", "relu_8"]], []),
+        # lstm_64_in64: 512 x 128 x 4 = 262 KB of vectors alone, and its outputs: too large on its own
+        (["relu_8", "lstm_64_in64", "tanh_8"], ["generated"], [["relu_8", "tanh_8"]], ["lstm_64_in64"]),
+        # gru_64_in1's 12,864 weights: as int8 it fits (280 KB), as float32 not (319 KB); the largest engine decides
+        (["gru_64_in1"], ["generated-int8"], [["gru_64_in1"]], []),
+        (["gru_64_in1"], ["generated-int8", "generated"], [], ["gru_64_in1"]),
+    ],
+)
+def test_the_m7_plan_fills_images_in_order_and_skips_what_fits_none(names, engine_names, images, skipped):
+    got, why = layers_m7.plan([layer(n) for n in names], engine_names, TOY)
+    assert [[x.name for x in image] for image in got] == images
+    assert list(why) == skipped
+    assert all("KB of ext, which has 293 KB for models" in why[n] for n in skipped)
+
+
+def test_the_stl_copy_of_the_weights_counts_in_the_m7_plan():
+    dense = layer("dense_32_in32")  # 1,056 parameters
+    int8, stl = (layers_m7.need(dense, e, TOY)["ext"] for e in ("generated-int8", "stl"))
+    assert stl - int8 == 1056 * 4 + 1056 * 3  # RTNeural's float copy, and float rather than int8 constants
+
+
+@pytest.mark.parametrize(
+    "target, constants, objects, memory_bytes",
+    [
+        ("cortex-m7", "EXTRAM", "EXTRAM", 16 << 20),  # -DBENCH_EXTERNAL_MEMORY=1: .weights and .ext_bss
+        ("cortex-m7-2mb", "FLASH", "RAM", 1 << 20),  # in flash (.rodata) and RAM (.bss)
+    ],
+)
+def test_the_m7_memories_come_from_the_linker_script(target, constants, objects, memory_bytes):
+    mem = layers_m7.memory(targets.get(target))
+    assert (mem.code, mem.constants, mem.objects, mem.max_blocks) == ("FLASH", constants, objects, 2000)
+    assert mem.budget[objects] == memory_bytes - layers_m7.RESERVE
+
+
+def test_the_m7_engines_are_the_targets_own():
+    names, why = layers_m7.engines_for(targets.get("cortex-m7"))
+    assert names == GENERATED + (["stl"] if FOUND is not None else [])
+    assert why["eigen"] == why["xsimd"] == "not a cortex-m7 engine (custom_engines in platformio.ini)"
+
+
+def run_m7(work, monkeypatch) -> tuple[int, dict]:
+    """`bench layers --target cortex-m7` on dense_8_in1 and gru_8_in1, the generated float32 engine only."""
+    monkeypatch.setattr(engines, "available", lambda e: None if e == "generated" else "left out by this test")
+    out = work / "out"
+    before = set(out.glob("*.json")) if out.exists() else set()
+    argv = ["layers", "--target", "cortex-m7", "--layers", "dense_8_in1,gru_8_in1"]
+    code = cli.main([*argv, "--work", str(work / "work"), "--out", str(out)])
+    (path,) = set(out.glob("*.json")) - before
+    return code, layers.load(path)
+
+
+@pytest.mark.skipif(bool(M7_TOOLS), reason=f"needs {', '.join(M7_TOOLS)} (make setup installs them)")
+def test_the_m7_run_counts_instructions_per_sample_and_repeats_them(tmp_path, pio_ready, monkeypatch, capsys):
+    code, doc = run_m7(tmp_path, monkeypatch)
+    assert code == 0, capsys.readouterr().err
+    assert (doc["timing"], doc["target"]["name"], doc["target"]["run"]) == ("counted", "cortex-m7", "qemu-system")
+    assert doc["engines"] == ["generated"] and doc["skipped"] == {} and doc["config"]["images"] == 1
+    assert "-icount shift=0" in doc["counter"] and doc["build"]["compiler"].startswith("arm-none-eabi-g++")
+    assert doc["unavailable"]["stl"] == "left out by this test" and "cortex-m7" in doc["unavailable"]["eigen"]
+    figures = {x["name"]: x["engines"]["generated"] for x in doc["layers"]}
+    assert list(figures) == ["dense_8_in1", "gru_8_in1"]
+    for f in figures.values():
+        assert f["ns_per_sample"] is None and f["real_time_factor"] is None and f["vs_rtneural_best"] is None
+        assert f["output_finite"] and f["parity_ok"] and f["parity_max_abs_error"] <= 1e-5
+        assert math.isfinite(f["instructions_per_sample"]) and f["instructions_per_sample"] > 0
+    # a GRU of 8 units does 24 x 10 multiply-adds a sample and its gates' activations; a dense one 8
+    assert figures["gru_8_in1"]["instructions_per_sample"] > 10 * figures["dense_8_in1"]["instructions_per_sample"]
+    text = capsys.readouterr().out
+    assert "counted (QEMU -icount)" in text and "ns/sample" not in text and "real-time" not in text
+    assert all(len(line) <= 120 for line in text.splitlines() if not line.startswith("saved "))
+    # the same image counts the same instructions again (the build reused)
+    _, again = run_m7(tmp_path, monkeypatch)
+    assert [x["engines"] for x in again["layers"]] == [x["engines"] for x in doc["layers"]]
