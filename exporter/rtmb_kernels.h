@@ -262,14 +262,19 @@ RTMB_INLINE void tail(const float* __restrict W, const float* __restrict b, cons
 // each (the loads were half the instructions of a product); vldm takes consecutive registers,
 // which only named register variables can ask for.
 #define RTMB_VLDM 1
-RTMB_INLINE void load8(const float* p, float (&w)[8]) noexcept {
-    register float w0 __asm__("s16"), w1 __asm__("s17"), w2 __asm__("s18"), w3 __asm__("s19");
-    register float w4 __asm__("s20"), w5 __asm__("s21"), w6 __asm__("s22"), w7 __asm__("s23");
-    __asm__("vldmia %8, {s16-s23}"
-            : "=t"(w0), "=t"(w1), "=t"(w2), "=t"(w3), "=t"(w4), "=t"(w5), "=t"(w6), "=t"(w7)
-            : "r"(p));  // the weights are constant: nothing orders their reads
-    w[0] = w0, w[1] = w1, w[2] = w2, w[3] = w3, w[4] = w4, w[5] = w5, w[6] = w6, w[7] = w7;
-}
+// Two rows' weights, into s16-s23 and s24-s31 (a macro: the register names are the asm's text).
+#define RTMB_LOAD8(name, r0, r1, r2, r3, r4, r5, r6, r7)                                         \
+    RTMB_INLINE void name(const float* p, float(&w)[8]) noexcept {                               \
+        register float w0 __asm__(r0), w1 __asm__(r1), w2 __asm__(r2), w3 __asm__(r3);           \
+        register float w4 __asm__(r4), w5 __asm__(r5), w6 __asm__(r6), w7 __asm__(r7);           \
+        __asm__("vldmia %8, {" r0 "-" r7 "}"                                                     \
+                : "=t"(w0), "=t"(w1), "=t"(w2), "=t"(w3), "=t"(w4), "=t"(w5), "=t"(w6), "=t"(w7) \
+                : "r"(p)); /* the weights are constant: nothing orders their reads */            \
+        w[0] = w0, w[1] = w1, w[2] = w2, w[3] = w3, w[4] = w4, w[5] = w5, w[6] = w6, w[7] = w7;  \
+    }
+RTMB_LOAD8(load8, "s16", "s17", "s18", "s19", "s20", "s21", "s22", "s23")
+RTMB_LOAD8(load8_next, "s24", "s25", "s26", "s27", "s28", "s29", "s30", "s31")
+#undef RTMB_LOAD8
 #else
 #define RTMB_VLDM 0
 #endif
@@ -286,14 +291,24 @@ inline void chains(const Wt* __restrict W, const float* __restrict b, const floa
         float s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
         if (b) s0 = b[0], s1 = b[1], s2 = b[2], s3 = b[3], s4 = b[4], s5 = b[5], s6 = b[6], s7 = b[7];
         const float* w = reinterpret_cast<const float*>(W);
-        for (int i = 0; i < In; ++i, w += Stride) {
-            float r[8];
-            load8(w, r);
-            const float xi = x[i];
+        const auto row = [&](const float(&r)[8], float xi) {
             s0 = madd(xi, r[0], s0), s1 = madd(xi, r[1], s1), s2 = madd(xi, r[2], s2),
             s3 = madd(xi, r[3], s3);
             s4 = madd(xi, r[4], s4), s5 = madd(xi, r[5], s5), s6 = madd(xi, r[6], s6),
             s7 = madd(xi, r[7], s7);
+        };
+        int i = 0;
+        for (; i + 2 <= In; i += 2, w += 2 * Stride) {  // two rows a turn: half the loop's overhead
+            float r[8], t[8];
+            load8(w, r);
+            load8_next(w + Stride, t);
+            row(r, x[i]);
+            row(t, x[i + 1]);
+        }
+        if (i < In) {
+            float r[8];
+            load8(w, r);
+            row(r, x[i]);
         }
         y[0] = s0, y[1] = s1, y[2] = s2, y[3] = s3, y[4] = s4, y[5] = s5, y[6] = s6, y[7] = s7;
         return;
