@@ -154,13 +154,15 @@ def forward_body(m: dict, engine: Engine) -> str:
         return f"        {model}forward(x);\n        return {model}getOutputs();\n"
     feed = f"std::memcpy({n}In_, xn, sizeof(float) * {i});\n            {model}forward({n}In_);" if aligned else ""
     feed = feed or f"{model}forward(xn);"
-    # memcpy where nothing is added: a loop made GCC test at run time whether the two buffers
-    # overlap, every sample, and keep a scalar copy for when they do
-    copy = (
-        f"for (int i = 0; i < {o}; ++i) {n}Out_[t * {o} + i] = y[i] + xn[i];"
-        if m.get("skip")
-        else f"std::memcpy({n}Out_ + t * {o}, y, sizeof(float) * {o});"
-    )
+    # a copy where nothing is added (a loop made GCC test at run time whether the two buffers
+    # overlap, every sample, and keep a scalar copy for when they do): the generated engine's own,
+    # in vector loads and stores (memcpy's expansion went through general registers)
+    if m.get("skip"):
+        copy = f"for (int i = 0; i < {o}; ++i) {n}Out_[t * {o} + i] = y[i] + xn[i];"
+    elif aligned:
+        copy = f"std::memcpy({n}Out_ + t * {o}, y, sizeof(float) * {o});"
+    else:
+        copy = f"rtmb::copy<{o}>(y, {n}Out_ + t * {o});"
     steps = "samples" if per_sample(m) else "1"
     return (
         f"        for (int t = 0; t < {steps}; ++t) {{\n"
