@@ -8,7 +8,11 @@ CHECKPOINTS ?= checkpoints
 MODELS_DIR ?= build/models
 TRAIN_FLAGS := $(if $(FRESH),--fresh,)
 
-.PHONY: setup data train export import validate bench benchmark report regress lint format test clean
+.PHONY: help setup data train export import validate bench benchmark report regress lint format test clean
+.DEFAULT_GOAL := help
+
+help:  ## list the targets (a bare `make` does this; `make setup` installs)
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):[^#]*## /  \1\t/' | expand -t 14
 
 APT_PACKAGES := g++ g++-aarch64-linux-gnu g++-arm-linux-gnueabihf gcc-arm-none-eabi libnewlib-arm-none-eabi \
 	libstdc++-arm-none-eabi-newlib qemu-user qemu-system-arm nlohmann-json3-dev libeigen3-dev valgrind clang-format \
@@ -84,8 +88,8 @@ format:  ## rewrite the sources as lint wants them
 	$(VENV)/bin/ruff format .
 	clang-format -i $(CXX_SOURCES)
 
-test:
+test:  ## the test suite (pytest): what CI runs after lint
 	$(PY) -m pytest
 
-clean:
+clean:  ## remove build/, the checkpoints and pytest's cache
 	rm -rf build $(CHECKPOINTS) .pytest_cache
