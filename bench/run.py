@@ -16,14 +16,28 @@ from common.errors import SuiteError
 from common.git import project_commit
 
 
-def chosen_engines(target: targets.Target, asked: str | None) -> list[str]:
-    """`--engine`: one engine, or every engine available for the target (the default, and `all`)."""
+def chosen_engines(target: targets.Target, asked: str | None, quiet: bool = False) -> list[str]:
+    """`--engine`: one engine, or every engine available for the target (the default, and `all`),
+    naming each of the target's engines that cannot build here, and why (unless `quiet`). An
+    engine the target does not run is refused as that, before asking whether it builds here."""
     if asked not in (None, "all"):
+        if asked not in target.engines:
+            raise SuiteError(
+                f"engine {asked} is not a {target.name} engine: it runs {', '.join(target.engines)} "
+                f"(custom_engines in platformio.ini)"
+            )
         why = engines.available(asked)
         if why:
             raise SuiteError(f"engine {asked} cannot run here: {why}")
         return [asked]
-    return [e for e in target.engines if engines.available(e) is None]
+    chosen = []
+    for engine in target.engines:
+        why = engines.available(engine)
+        if why is None:
+            chosen.append(engine)
+        elif not quiet:
+            tqdm.write(f"skipped engine {engine}: {why}", file=sys.stderr)
+    return chosen
 
 
 def in_export(doc: dict, chosen: list[str], asked: str | None) -> list[str]:
@@ -119,7 +133,7 @@ def run_matrix(args, parser: argparse.ArgumentParser, saved: list[Path]) -> int:
     plan, skipped = [], []
     for target in targets.load().values():
         missing = target.missing()
-        engines_here = [e for e in chosen_engines(target, None) if args.engine in (None, "all", e)]
+        engines_here = [e for e in chosen_engines(target, None, quiet=True) if args.engine in (None, "all", e)]
         engines_here = in_export(doc, engines_here, args.engine)
         if missing or not engines_here:
             skipped.append((target.name, f"needs {', '.join(missing)}" if missing else f"no {args.engine} here"))

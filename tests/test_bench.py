@@ -175,12 +175,22 @@ def test_commands_per_run_kind():
     assert "enable=on,target=native,arg=program,arg=--blocks,arg=3" in cmd
 
 
-def test_an_rtneural_engine_without_rtneural_says_what_is_missing(monkeypatch, capsys, exported, tmp_path):
+@pytest.mark.parametrize(
+    "target, engine, says",
+    [
+        ("x86", "eigen", "engine eigen cannot run here: RTNeural not found"),
+        # not a Cortex-M7 engine at all: said as that, whether or not RTNeural is here
+        ("cortex-m7", "xsimd", "engine xsimd is not a cortex-m7 engine: it runs generated, generated-f16"),
+        ("cortex-m7-2mb", "generated", "engine generated is not a cortex-m7-2mb engine: it runs generated-int8"),
+    ],
+)
+def test_an_engine_that_cannot_run_says_why(target, engine, says, monkeypatch, capsys, exported, tmp_path):
     monkeypatch.delenv("RTNEURAL_DIR", raising=False)
     monkeypatch.setattr(rtneural, "find", lambda: None)
-    argv = ["run", "--target", "x86", "--engine", "eigen", "--models-dir", str(exported), "--out", str(tmp_path)]
+    argv = ["run", "--target", target, "--engine", engine, "--models-dir", str(exported), "--out", str(tmp_path)]
     assert cli.main(argv) == 2
-    assert "engine eigen cannot run here: RTNeural not found" in capsys.readouterr().err
+    assert says in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())  # refused before any work
 
 
 def test_engines_per_target(monkeypatch, capsys):
@@ -192,6 +202,8 @@ def test_engines_per_target(monkeypatch, capsys):
     assert t["cortex-m7-2mb"].engines == ("generated-int8",)
     monkeypatch.setattr(rtneural, "find", lambda: None)
     assert run.chosen_engines(t["x86"], None) == list(generated) == run.chosen_engines(t["x86"], "all")
+    skipped = capsys.readouterr().err  # the engines left out are named, with why
+    assert all(f"skipped engine {e}: RTNeural not found" in skipped for e in ("eigen", "xsimd", "stl"))
     assert cli.main(["engines"]) == 0
     out = capsys.readouterr().out
     rows = {tuple(line.split()[:3]): line for line in out.splitlines()[2:] if line.strip()}
