@@ -48,7 +48,9 @@ def newest(paths: list[Path]) -> tuple[list[Figure], list[Timing], list[str], li
     warnings naming the files that were skipped, and the ids of the results the figures come from."""
     docs, layer_docs, warnings = layer_results.load_all(paths)
     if not docs and not layer_docs:
-        raise SuiteError("no result files here" + (f" ({len(warnings)} skipped)" if warnings else ""), paths[0])
+        named = "; ".join(w.removeprefix("skipped ") for w in warnings[:3]) + ("; ..." if len(warnings) > 3 else "")
+        why = f" ({len(warnings)} skipped: {named})"
+        raise SuiteError("no result files here" + (why if warnings else ""), paths[0])
     latest, newest_layers = figures.latest(docs), layer_results.latest(layer_docs)
     figs = [f for d in latest for f in figures.of(d)] + [f for d in newest_layers for f in layer_results.figures_of(d)]
     sources = [d["id"] for d in [*latest, *newest_layers]]
