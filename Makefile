@@ -48,7 +48,7 @@ validate:  ## check the export against torch, and in RTNeural where it is found 
 
 TARGET ?= x86
 ENGINE ?= all
-bench:  ## build, run and measure the harness on TARGET (x86, aarch64, armv7, cortex-m7) for ENGINE
+bench: $(MODELS_DIR)/manifest.json  ## build, run and measure the harness on TARGET (x86, aarch64, armv7, cortex-m7) for ENGINE (trains and exports first where build/models has none)
 	$(VENV)/bin/bench run --target $(TARGET) --engine $(ENGINE)
 
 report:  ## reports/README.md, index.html and plots, from the results in reports/runs
@@ -93,3 +93,8 @@ test:  ## the test suite (pytest): what CI runs after lint
 
 clean:  ## remove build/, the checkpoints and pytest's cache
 	rm -rf build $(CHECKPOINTS) .pytest_cache
+
+# Every target but setup, help and clean runs in the virtual environment: without one, say so.
+data train export import validate bench report regress benchmark lint format test: | $(PY)
+$(PY):
+	@echo "error: $(PY) not found: run make setup first" >&2; exit 1
