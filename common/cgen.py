@@ -188,6 +188,17 @@ CTYPES = {
 }
 
 
+def stored_dtype(arr: np.ndarray) -> str:
+    """The element type array_code stores an array as: its own where C has it, else float32."""
+    return arr.dtype.name if arr.dtype.name in CTYPES else "float32"
+
+
+def array_bytes(values) -> int:
+    """The bytes array_code's array of `values` takes."""
+    arr = np.asarray(values)
+    return arr.size * np.dtype(stored_dtype(arr)).itemsize
+
+
 def array_code(name: str, values, attr: str = "MODELS_WEIGHTS_ATTR") -> str:
     """A constant array, 64-byte aligned, placed by `attr`: float32 (the default for lists), int8,
     int32, or float16 (stored as its bits, read by rtmb_kernels.h).
@@ -203,7 +214,7 @@ def array_code(name: str, values, attr: str = "MODELS_WEIGHTS_ATTR") -> str:
         0x3c00, 0xc000};
     """
     arr = np.asarray(values)
-    dtype = arr.dtype.name if arr.dtype.name in CTYPES else "float32"
+    dtype = stored_dtype(arr)
     ctype, literal = CTYPES[dtype]
     if dtype == "float16":
         flat, literal = arr.ravel().view(np.uint16), lambda v: f"{v:#06x}"

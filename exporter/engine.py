@@ -1,7 +1,8 @@
 """RTNeural JSON -> the generated engine's header for one model: a dependency-free C++17 model with
 the same contract as the RTNeural header, in its own namespace so one program can hold both:
 
-    namespace generated::<name> { kInputSize, kOutputSize, kParameterCount, Model, loadWeights(Model&) }
+    namespace generated::<name> { kInputSize, kOutputSize, kParameterCount, kWeightBytes, Model,
+                                  loadWeights(Model&) }
 
 Weights are `static const`, aligned arrays used in place (on a microcontroller they stay in flash);
 the Model object holds only state and scratch buffers; forward() is straight-line calls into
@@ -13,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from common import layout
-from common.cgen import array_code
+from common.cgen import array_bytes, array_code
 from exporter import int8_reference, runtime
 from exporter.layers import BY_JSON_TYPE, ExportError, count, sizes, walk
 from exporter.layers.base import BLOCK, LANE, stored
@@ -57,10 +58,12 @@ def render(
     in_size, out = sizes(model_json)
     params = sum(count(e) for e in model_json["layers"])
     arrays, members, resets, body = [], [], [], []
+    weight_bytes = 0
     x = "x"
     for i, step in enumerate(steps(model_json, model_name, precision)):
         p = f"layer{i}"
         arrays += [array_code(f"{p}_{suffix}", values) for suffix, values in step.arrays]
+        weight_bytes += sum(array_bytes(values) for _, values in step.arrays)
         members += [
             f"    alignas(16) {(rest or ['float'])[0]} {p}_{suffix}[{size}] = {{}};"
             for suffix, size, *rest in step.buffers
@@ -99,6 +102,8 @@ namespace {namespace}::{name} {{
 constexpr int kInputSize = {in_size};
 constexpr int kOutputSize = {out};
 constexpr std::size_t kParameterCount = {params};
+// The weight arrays' bytes as this engine stores them (int8: with scales, sums and float biases).
+constexpr std::size_t kWeightBytes = {weight_bytes};
 
 namespace weights {{
 

@@ -1,7 +1,7 @@
 """RTNeural JSON -> a self-contained C++17 header: the ModelT type and the weights as arrays.
 
 The contract firmware, bench and outside users compile against:
-    namespace models::<name> { kInputSize, kOutputSize, kParameterCount, Model, loadWeights(Model&) }
+    namespace models::<name> { kInputSize, kOutputSize, kParameterCount, kWeightBytes, Model, loadWeights(Model&) }
 Weights are hexadecimal float literals (exact, and shorter than decimal).
 """
 
@@ -73,7 +73,8 @@ def render(name: str, model_json: dict, comment: str) -> str:
         PREAMBLE,
         f"\nnamespace models::{name} {{\n\n",
         f"constexpr int kInputSize = {in_size};\nconstexpr int kOutputSize = {out};\n",
-        f"constexpr std::size_t kParameterCount = {params};\n\n",
+        f"constexpr std::size_t kParameterCount = {params};\n",
+        "constexpr std::size_t kWeightBytes = kParameterCount * sizeof(float);  // RTNeural holds floats\n\n",
         f"using Model = RTNeural::ModelT<float, kInputSize, kOutputSize,\n    {type_list}>;\n\n",
         "namespace detail {\n\n",
         HELPERS,

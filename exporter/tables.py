@@ -119,6 +119,7 @@ def json_models(rows: list[dict], engine: Engine) -> list[str]:
             f"constexpr int kInputSize = {m['input_size']};",
             f"constexpr int kOutputSize = {m['output_size']};",
             f"constexpr std::size_t kParameterCount = {m['parameters']};",
+            "constexpr std::size_t kWeightBytes = kParameterCount * sizeof(float);  // on the heap, as floats",
             f'constexpr const char* kFile = RTMB_MODELS_DIR "/{engine.header(m["name"])}";',
             "using Model = RTNeural::Model<float>;  // its layers and weights live on the heap",
             f"}}  // namespace {engine.namespace}::{m['name']}",
@@ -193,7 +194,8 @@ def model_table(rows: list[dict], engine: Engine) -> str:
     whichever it is given. A block-rate model takes one step per audio block, a sample-rate model
     one step per audio sample (a block of 512 samples is 512 steps in one call)."""
     rows_code = "".join(
-        f'    {{"{m["name"]}", {ns}::kInputSize, {ns}::kOutputSize, {ns}::kParameterCount, sizeof({ns}::Model), '
+        f'    {{"{m["name"]}", {ns}::kInputSize, {ns}::kOutputSize, {ns}::kParameterCount, {ns}::kWeightBytes, '
+        f"sizeof({ns}::Model), "
         f"{'true' if per_sample(m) else 'false'}}},\n"
         for m, ns in ((m, f"::{engine.namespace}::{m['name']}") for m in rows)
     )
@@ -245,7 +247,8 @@ struct Info {{
     int inputSize;
     int outputSize;
     std::size_t parameterCount;
-    std::size_t modelBytes;  // the model object: its state, and for RTNeural its copy of the weights
+    std::size_t weightBytes;  // the weights as this engine stores them (int8: 1 byte each, and scales)
+    std::size_t modelBytes;   // the model object: its state, and for RTNeural its copy of the weights
     bool perSample;          // one step per audio sample (an audio model), else one per audio block
 }};
 

@@ -189,7 +189,7 @@ int main(int argc, char** argv) {
             "\"output_size\":%d,\"parameters\":%lu,\"weight_bytes\":%lu,\"model_bytes\":%lu,\"load_heap_"
             "bytes\":%lu}\n",
             e.name, e.perSample ? "sample" : "block", e.perSample ? opt.blockSize : 1, e.inputSize,
-            e.outputSize, (unsigned long)e.parameterCount, (unsigned long)(e.parameterCount * sizeof(float)),
+            e.outputSize, (unsigned long)e.parameterCount, (unsigned long)e.weightBytes,
             (unsigned long)e.modelBytes, (unsigned long)(after.bytes - before.bytes));
     }
 
