@@ -154,6 +154,8 @@ def test_report_renders_deterministically_and_skips_a_bad_file(tmp_path, capsys)
                 str(tmp_path / "none"),
                 "--peers",
                 str(tmp_path / "none"),
+                "--layers",  # not the checkout's reports/layers: these runs alone
+                str(tmp_path / "none"),
             ]
         )
         == 0
