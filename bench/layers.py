@@ -456,19 +456,27 @@ def rows(doc: dict) -> list[tuple]:
     return out
 
 
+def against_rtneural(doc: dict, engine: str) -> tuple[float, int, int] | None:
+    """An engine's geometric mean of `vs_rtneural_best` over the layers (time on a timed target,
+    instructions against STL's on a counted one), on how many of them it is below 1, and over how
+    many; None where no layer has the ratio."""
+    ratios = [
+        layer["engines"][engine]["vs_rtneural_best"]
+        for layer in doc["layers"]
+        if engine in layer["engines"] and layer["engines"][engine]["vs_rtneural_best"]
+    ]
+    if not ratios:
+        return None
+    return math.exp(sum(math.log(r) for r in ratios) / len(ratios)), sum(r < 1 for r in ratios), len(ratios)
+
+
 def summary(doc: dict) -> list[str]:
     """Per engine, the geometric mean over the layers of its time against RTNeural's best."""
     lines = []
     for engine in doc["engines"]:
-        ratios = [
-            layer["engines"][engine]["vs_rtneural_best"]
-            for layer in doc["layers"]
-            if engine in layer["engines"] and layer["engines"][engine]["vs_rtneural_best"]
-        ]
-        if ratios:
-            mean = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
-            faster = sum(r < 1 for r in ratios)
-            lines.append(f"  {engine}: {mean:.2f}x RTNeural's best time (faster on {faster} of {len(ratios)} layers)")
+        if figures := against_rtneural(doc, engine):
+            mean, below, n = figures
+            lines.append(f"  {engine}: {mean:.2f}x RTNeural's best time (faster on {below} of {n} layers)")
     return ["geometric mean over the layers:", *lines] if lines else []
 
 

@@ -283,15 +283,9 @@ def summary(doc: dict) -> list[str]:
     """Per engine, the geometric mean over the layers of its instructions against RTNeural STL's."""
     lines = []
     for engine in doc["engines"]:
-        ratios = [
-            layer["engines"][engine]["vs_rtneural_best"]
-            for layer in doc["layers"]
-            if engine in layer["engines"] and layer["engines"][engine]["vs_rtneural_best"]
-        ]
-        if ratios and engine != "stl":
-            mean = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
-            fewer = sum(r < 1 for r in ratios)
-            lines.append(f"  {engine}: {mean:.2f}x RTNeural stl's instructions (fewer on {fewer} of {len(ratios)})")
+        if engine != "stl" and (figures := layers.against_rtneural(doc, engine)):
+            mean, below, n = figures
+            lines.append(f"  {engine}: {mean:.2f}x RTNeural stl's instructions (fewer on {below} of {n})")
     return ["geometric mean over the layers:", *lines] if lines else []
 
 
