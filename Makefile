@@ -72,7 +72,8 @@ regress: $(MODELS_DIR)/manifest.json  ## compare quick x86 and Cortex-M7 runs wi
 	$(VENV)/bin/bench layers --seconds 0.05 --rounds 1 --no-rtneural-bench --out $(REGRESS_DIR)/layers
 	$(VENV)/bin/bench layers --target cortex-m7 --out $(REGRESS_DIR)/layers
 	$(VENV)/bin/bench report $(REGRESS_DIR)/runs --layers $(REGRESS_DIR)/layers --out $(REGRESS_DIR)/report
-	$(VENV)/bin/bench compare reports/baseline $(REGRESS_DIR)/runs $(REGRESS_DIR)/layers --markdown $(REGRESS_DIR)/gate.md
+	$(VENV)/bin/bench compare reports/baseline $(REGRESS_DIR)/runs $(REGRESS_DIR)/layers \
+		--markdown $(REGRESS_DIR)/gate.md --junit $(REGRESS_DIR)/junit.xml
 
 benchmark:  ## pytest-benchmark: forward() of the exported models through the cffi bindings
 	MODELS_DIR=$(MODELS_DIR) $(PY) -m pytest benchmarks --benchmark-only --benchmark-columns=min,median,mean,stddev,rounds

@@ -4,14 +4,16 @@ user runs), in a build folder per engine so switching engines reuses each one's 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import roofline
 from bench.targets import Target
-from common import engines, layout, manifest
+from common import atomic, engines, jsonfile, layout, manifest
 from common.errors import SuiteError
 from common.layout import PROJECT
 
@@ -29,6 +31,7 @@ NOT_LOADED = (
     ".gnu_debuglink",
 )
 QUIET_PIO = {"PLATFORMIO_SETTING_ENABLE_TELEMETRY": "No", "PLATFORMIO_DISABLE_UPGRADE_CHECK": "true"}
+PIO_DIR = PROJECT / ".pio"  # PlatformIO's build folders, unless --build-dir names another place
 
 
 @dataclass
@@ -43,7 +46,7 @@ class Build:
 
 
 def build_dir(engine: str) -> Path:
-    return PROJECT / ".pio" / f"build-{engine}"
+    return PIO_DIR / f"build-{engine}"
 
 
 def program_path(target: Target, engine: str, root: Path | None = None) -> Path:
@@ -60,6 +63,28 @@ def pio_env(engine: str, root: Path, models_dir: Path | None, extra_flags: tuple
     venv_bin = str(Path(sys.executable).parent)
     env["PATH"] = venv_bin + os.pathsep + env.get("PATH", "")  # the pio of this environment
     return env
+
+
+def picked_export(models_dir: Path, names: list[str], out: Path) -> Path:
+    """An export folder of only `names` of `models_dir` (`bench run --models`), so the harness built
+    from it holds those models alone: written by the exporter's own command (`python -m exporter
+    subset`, a subprocess: bench never imports the exporter), every model's header byte for byte
+    the one in models_dir, the model table, umbrella and test vectors of these models only. Made
+    again only when models_dir's manifest (which hashes every file of it) has changed."""
+    source = Path(models_dir).resolve()
+    made_from = out.with_name(f"{out.name}.source.json")  # beside the folder: the exporter replaces it whole
+    stamp = {"source": str(source), "manifest_sha256": manifest.sha256(source / manifest.NAME), "models": names}
+    try:
+        if jsonfile.read(made_from, jsonfile.TABLE_BYTES, "subset stamp") == stamp and (out / manifest.NAME).is_file():
+            return out
+    except SuiteError:
+        pass  # none yet, or unreadable: made anew
+    command = [sys.executable, "-m", "exporter", "subset", "--from", str(source), "--models", ",".join(names)]
+    done = subprocess.run([*command, "--out", str(out)], cwd=PROJECT, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SuiteError(f"python -m exporter subset failed: {(done.stderr or done.stdout).strip()[-2000:]}", source)
+    atomic.write_json(made_from, stamp)
+    return out
 
 
 def build(
@@ -90,11 +115,7 @@ def build(
     )
     seconds = time.time() - t0
     if done.returncode != 0:
-        errors = [line for line in (done.stdout + done.stderr).splitlines() if "rror" in line]
-        raise SuiteError(
-            f"pio run -e {target.env} (engine {engine}) failed:\n" + "\n".join(errors[-15:]),
-            PROJECT / "platformio.ini",
-        )
+        raise failure(target, engine, done.stdout + done.stderr)
     return Build(
         program=program,
         seconds=round(seconds, 2),
@@ -103,6 +124,46 @@ def build(
         flags=[*target.build_flags, *engine_flags, *extra_flags],
         sizes=sizes(target, program),
         symbols=symbols(target, program, model_scopes(doc)),
+    )
+
+
+# GNU ld's words when the image does not fit a memory region of its linker script (binutils quotes
+# a name as `FLASH'; some builds as 'FLASH'):
+#   ld: program.elf section `.text' will not fit in region `FLASH'
+#   ld: region `FLASH' overflowed by 2374976 bytes
+OVERFLOWED = re.compile(r"region [`']([^`']+)' overflowed by (\d+) bytes")
+WILL_NOT_FIT = re.compile(r"section [`']([^`']+)' will not fit in region [`']([^`']+)'")
+
+
+def overflows(output: str) -> dict[str, tuple[int, list[str]]]:
+    """The regions the linker says overflowed, in the order it says so: {region: (bytes over, the
+    sections that did not fit in it)}; empty where the build failed for another reason."""
+    sections: dict[str, list[str]] = {}
+    for section, region in WILL_NOT_FIT.findall(output):
+        sections.setdefault(region, []).append(section)
+    return {region: (int(over), sections.get(region, [])) for region, over in OVERFLOWED.findall(output)}
+
+
+def failure(target: Target, engine: str, output: str) -> SuiteError:
+    """A failed `pio run`, as the user's error: where the image does not fit its memory, one line
+    saying which region overflowed by how much and what to do; otherwise the compiler's errors
+    (the linker's own last words, `collect2: error: ld returned 1 exit status`, say neither)."""
+    ini = PROJECT / "platformio.ini"
+    over = overflows(output)
+    if not over:
+        errors = [line for line in output.splitlines() if "rror" in line]
+        return SuiteError(f"pio run -e {target.env} (engine {engine}) failed:\n" + "\n".join(errors[-15:]), ini)
+    regions = "; ".join(
+        f"region {region} overflowed by {n:,} bytes" + (f" ({', '.join(secs)})" if secs else "")
+        for region, (n, secs) in over.items()
+    )
+    size = roofline.BYTES_PER_WEIGHT
+    smaller = [e for e in target.engines if size[engines.dtype(e)] < size[engines.dtype(engine)]]
+    precision = f"a smaller precision (--engine {' or '.join(smaller)}), " if smaller else ""
+    return SuiteError(
+        f"{target.name} (env:{target.env}) with engine {engine} does not fit its memory: {regions}; "
+        f"try {precision}fewer models (--models) or a target with more memory (bench targets)",
+        ini,
     )
 
 

@@ -5,24 +5,90 @@ results from real boards."""
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-from bench import baseline, boards, compare, layers, layers_m7, report, results, run, targets
-from common import atomic, cli, engines, layout, remote, rtneural, table
+from bench import baseline, boards, compare, layers, layers_m7, report, results, run, targets, trackers
+from common import atomic, cli, engines, layout, rtneural, table
 from common.errors import SuiteError
 
 PYTHON_ENGINES = ("torch", "torchscript", "onnxruntime")  # bench/peers.py; imported only when run
-DEFAULT_THRESHOLD = 3.0  # percent: instruction counts repeat exactly; a real regression is larger
+PEERS_DIR = layout.RUNS_DIR.parent / "peers"  # bench compare-engines' comparisons
+RUNS = "RUNS"  # the metavar of result files or folders
+# Bounds of the flags that take a number of seconds or rounds, so that a slip of the keyboard is
+# refused at once rather than running for hours: an SSH login that takes longer than a minute is
+# not coming; bench layers' --seconds as bench/layers.py checks it (ten minutes of audio per layer
+# and engine), and rounds beyond 1000 narrow its medians no further than 15 do.
+MAX_CONNECT_TIMEOUT = 60.0
+LAYERS_MAX_SECONDS = 600.0
+LAYERS_MAX_ROUNDS = 1000
+MAX_THRESHOLD = 1000.0  # percent: a tenfold change; a looser gate would pass any real regression
+REPORT_WRITES = ("README.md", "index.html", "plots")  # what bench/report.py's render writes into --out
+REPORT_INPUTS = ("checkpoints", "models_dir", "peers", "layers")  # bench report's folders read besides RUNS
+
+
+def create_parser() -> argparse.ArgumentParser:
+    """`bench` and its subcommands, each added by its own function."""
+    parser = cli.parser("bench", __doc__)
+    sub = cli.commands(parser)
+    for add in (
+        add_targets,
+        add_engines,
+        add_run,
+        add_report,
+        add_boards,
+        add_compare,
+        add_compare_engines,
+        add_layers,
+        add_export,
+        add_baseline,
+    ):
+        add(sub)
+    return parser
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="bench", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("targets", help="list the targets and whether their toolchains are installed")
-    sub.add_parser("engines", help="per target, which engines can run, and why not where one cannot")
-    r = sub.add_parser("run", help="build, run and measure the harness on a target")
+    return cli.main(create_parser(), argv)
+
+
+def add_runs(p: argparse.ArgumentParser, help: str = "result files or folders of them") -> None:
+    p.add_argument("runs", nargs="*", type=Path, default=[layout.RUNS_DIR], metavar=RUNS, help=help)
+
+
+def add_targets(sub) -> None:
+    cli.command(sub, "targets", list_targets, "list the targets and whether their toolchains are installed")
+
+
+def add_engines(sub) -> None:
+    cli.command(sub, "engines", list_engines, "per target, which engines can run, and why not where one cannot")
+
+
+def add_measured(p: argparse.ArgumentParser) -> None:
+    """What `bench run` and `bench compare-engines` measure alike: which models, how many blocks,
+    and where the builds go."""
+    d = run.DEFAULTS
+    p.add_argument(
+        "--models",
+        default=layout.ALL,
+        metavar="NAME[,NAME]",
+        help="the models of the export to build the harness with (its own table of them), or all",
+    )
+    p.add_argument("--blocks", type=cli.count(1), default=d.blocks, help="blocks measured (at most the target's limit)")
+    p.add_argument(
+        "--cold",
+        type=cli.count(0),
+        default=d.cold,
+        help="blocks also measured cold, the caches evicted before each (Linux targets; 0: none)",
+    )
+    p.add_argument("--models-dir", type=Path, default=d.models_dir, help="the exported models")
+    p.add_argument(
+        "--build-dir", type=Path, help="PlatformIO build folders go under here, one per engine (default: .pio/)"
+    )
+
+
+def add_run(sub) -> None:
+    d = run.DEFAULTS
+    r = cli.command(sub, "run", command_run, "build, run and measure the harness on a target")
     r.add_argument(
         "--target", required=True, help="x86, aarch64, armv7, cortex-m7 (or a PlatformIO env name), or all of them"
     )
@@ -30,68 +96,73 @@ def main(argv=None) -> int:
         "--engine",
         "--backend",
         dest="engine",
-        default=None,
         choices=[*engines.NAMES, "all"],
         help="generated, an RTNeural backend, or all (default: every engine available for the target)",
     )
-    r.add_argument("--blocks", type=cli.count(1), default=1000, help="blocks measured (at most the target's limit)")
-    r.add_argument("--warmup", type=cli.count(0), default=100)
+    add_measured(r)
+    r.add_argument("--warmup", type=cli.count(0), default=d.warmup, help="blocks run before the measured ones")
     r.add_argument(
-        "--cold",
-        type=cli.count(0),
-        default=100,
-        help="blocks also measured cold, the caches evicted before each (Linux targets; 0: none)",
+        "--block-size", type=cli.count(1, layout.MAX_BLOCK_SIZE), default=d.block_size, help="samples per audio block"
     )
-    r.add_argument(
-        "--block-size", type=cli.count(1, layout.MAX_BLOCK_SIZE), default=512, help="samples per audio block"
-    )
-    r.add_argument("--sample-rate", type=cli.count(1, 1 << 24), default=48000)
-    r.add_argument("--models-dir", type=Path, default=layout.MODELS_DIR, help="exported models (default build/models)")
-    r.add_argument("--out", type=Path, default=layout.RUNS_DIR, help="where result files go")
-    r.add_argument(
-        "--build-dir",
-        type=Path,
-        default=None,
-        help="PlatformIO build folders go under here, one per engine (default .pio/)",
-    )
+    r.add_argument("--sample-rate", type=cli.count(1, 1 << 24), default=d.sample_rate, help="Hz")
+    r.add_argument("--out", type=Path, default=d.out, help="where result files go")
     r.add_argument("--no-callgrind", action="store_true", help="skip the instruction counts")
     on = r.add_argument_group("on a board (through labgrid: deploy over SSH, run there, bring the results back)")
     where = on.add_mutually_exclusive_group()
-    where.add_argument("--device", metavar="USER@HOST[:PORT]", help="a board on the network")
+    where.add_argument(
+        "--device",
+        metavar="USER@HOST[:PORT]|ALIAS",
+        help="a board on the network: as ssh takes it, or an alias of the SSH config (its host, user, port, key)",
+    )
     where.add_argument("--place", help="a labgrid place, acquired from the coordinator for the run")
     where.add_argument("--lg-env", type=Path, metavar="FILE", help="a labgrid environment file (its target 'main')")
     on.add_argument(
-        "--coordinator",
-        default=os.environ.get("LG_COORDINATOR", "127.0.0.1:20408"),
-        help="the labgrid coordinator of --place (default: $LG_COORDINATOR or %(default)s)",
+        "--coordinator", default=d.coordinator, help="the labgrid coordinator of --place ($LG_COORDINATOR when set)"
     )
-    on.add_argument("--ssh-key", help="the private key to log in with (default: ssh's own)")
+    on.add_argument("--ssh-key", metavar="FILE", help="the private key to log in with (default: ssh's own)")
+    on.add_argument(
+        "--ssh-config", type=Path, metavar="FILE", help="the SSH config a --device alias is read from (default: ssh's)"
+    )
     on.add_argument(
         "--run-prefix",
-        default="",
+        default=d.run_prefix,
         help="what the program runs under on the board, for a board that emulates the target "
         "(e.g. 'qemu-aarch64 -cpu cortex-a72'); never for a real board",
     )
     on.add_argument(
-        "--connect-timeout", type=float, default=remote.CONNECT_TIMEOUT, help="seconds (default %(default)s)"
+        "--connect-timeout",
+        type=cli.number(0, MAX_CONNECT_TIMEOUT, above=True),
+        default=d.connect_timeout,
+        help="seconds",
     )
-    on.add_argument(
-        "--remote-dir", default=remote.REMOTE_ROOT, help="where programs go on the board (default: ~/%(default)s)"
-    )
-    rep = sub.add_parser("report", help="render reports/README.md, index.html and plots from saved results")
-    rep.add_argument("runs", nargs="*", type=Path, default=[layout.RUNS_DIR], help="result files or folders")
-    rep.add_argument("--out", type=Path, default=report.DEFAULT_OUT)
+    on.add_argument("--remote-dir", default=d.remote_dir, help="where programs go on the board (in the login's home)")
+
+
+def interrupted(saved: list[Path]) -> str:
+    kept = "".join(f"\n  kept {p}" for p in saved)
+    return f"{len(saved)} result(s) saved; the run in progress was not saved{kept}"
+
+
+def command_run(args) -> int:
+    saved: list[Path] = []
+    with cli.keeping(lambda: interrupted(saved)):
+        return run.run(run.Options.from_args(args), saved)
+
+
+def add_report(sub) -> None:
+    rep = cli.command(sub, "report", run_report, "render reports/README.md, index.html and plots from saved results")
+    add_runs(rep)
+    rep.add_argument("--out", type=Path, default=report.DEFAULT_OUT, help="where the report goes")
     rep.add_argument("--checkpoints", type=Path, default=layout.CHECKPOINTS, help="training histories, if any")
     rep.add_argument("--models-dir", type=Path, default=layout.MODELS_DIR, help="export validation, if any")
-    rep.add_argument(
-        "--peers", type=Path, default=layout.RUNS_DIR.parent / "peers", help="bench compare-engines comparisons, if any"
-    )
-    rep.add_argument(
-        "--layers", type=Path, default=layers.OUT_DIR, help="bench layers results, the newest per target (if any)"
-    )
-    bo = sub.add_parser("boards", help="per real board: estimated time per block and whether the set fits")
-    bo.add_argument("runs", nargs="*", type=Path, default=[layout.RUNS_DIR], help="result files or folders")
-    bo.add_argument("--profiles", type=Path, default=boards.PATH, help="board profiles (default bench/boards.json)")
+    rep.add_argument("--peers", type=Path, default=PEERS_DIR, help="bench compare-engines comparisons, if any")
+    rep.add_argument("--layers", type=Path, default=layers.OUT_DIR, help="bench layers results, the newest per target")
+
+
+def add_boards(sub) -> None:
+    bo = cli.command(sub, "boards", run_boards, "per real board: estimated time per block and whether the set fits")
+    add_runs(bo)
+    bo.add_argument("--profiles", type=Path, default=boards.PATH, help="board profiles")
     bo.add_argument("--details", action="store_true", help="how each estimate comes about, and where each part goes")
     bo.add_argument(
         "--layers",
@@ -99,46 +170,120 @@ def main(argv=None) -> int:
         const=layers.OUT_DIR,
         type=Path,
         metavar="FILE",
-        help="per layer: each board's share of its CPU at 48 kHz from a counted layers result (default: the newest "
-        "in reports/layers; a layers result given as RUNS does the same)",
+        help="per layer: each board's share of its CPU at 48 kHz from a counted layers result (without FILE: the "
+        "newest in reports/layers; a layers result given as RUNS does the same)",
     )
-    c = sub.add_parser("compare", help="the regression gate: exit 1 when CURRENT is worse than BASELINE")
+
+
+def add_compare(sub) -> None:
+    c = cli.command(sub, "compare", run_compare, "the regression gate: exit 1 when CURRENT is worse than BASELINE")
     c.add_argument("baseline", type=Path, help="a baseline (reports/baseline), or result files or folders")
     c.add_argument(
         "current", nargs="+", type=Path, help="result files or folders of them (bench run's and bench layers')"
     )
-    c.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, help="percent (default %(default)s)")
-    c.add_argument("--markdown", type=Path, help="also write the table as markdown here (a PR comment, a CI summary)")
-    ce = sub.add_parser("compare-engines", help="every engine, compiled and Python-side, in one run, with a roofline")
+    c.add_argument(
+        "--threshold",
+        type=cli.number(0, MAX_THRESHOLD),
+        default=compare.DEFAULT_THRESHOLD,
+        help="percent (0: any change in a figure that repeats exactly is one)",
+    )
+    c.add_argument(
+        "--markdown", type=Path, metavar="FILE", help="also write the table as markdown here (a PR comment, CI summary)"
+    )
+    c.add_argument(
+        "--junit",
+        type=Path,
+        metavar="FILE",
+        help="also write the gate as JUnit XML here, a test case per figure (whether it passes or fails)",
+    )
+
+
+def add_compare_engines(sub) -> None:
+    ce = cli.command(
+        sub, "compare-engines", run_lineup, "every engine, compiled and Python-side, in one run, with a roofline"
+    )
     ce.add_argument("--target", default="x86", help="the host (x86): the Python-side engines run here")
     ce.add_argument(
         "--python-engines",
         default=",".join(PYTHON_ENGINES),
         help=f"comma-separated, of {', '.join(PYTHON_ENGINES)} (or none)",
     )
-    ce.add_argument("--blocks", type=cli.count(1), default=1000)
-    ce.add_argument("--cold", type=cli.count(0), default=100)
-    ce.add_argument("--models-dir", type=Path, default=layout.MODELS_DIR)
+    add_measured(ce)
     ce.add_argument("--checkpoints", type=Path, default=layout.CHECKPOINTS, help="for the Python-side engines")
-    ce.add_argument("--out", type=Path, default=layout.RUNS_DIR.parent / "peers", help="where the comparison goes")
+    ce.add_argument("--out", type=Path, default=PEERS_DIR, help="where the comparison goes")
     ce.add_argument("--runs", type=Path, default=layout.RUNS_DIR, help="where the compiled engines' results go")
     ce.add_argument("--quick", action="store_true", help="fewer pyperf processes and values: a smoke run")
-    la = sub.add_parser(
-        "layers", help="RTNeural's layer benchmark our way: every engine per layer, interleaved in one process"
+
+
+def run_lineup(args) -> int:
+    """Compiled engines through the harness (results saved as by `bench run`), Python-side engines
+    through pyperf, a roofline calibrated in the same run; one table, saved to --out."""
+    from bench import lineup
+
+    python_engines = [] if args.python_engines in ("", "none") else args.python_engines.split(",")
+    for name in python_engines:
+        if name not in PYTHON_ENGINES:
+            raise cli.UsageError(
+                f"argument --python-engines: unknown engine {name!r}; choose from {', '.join(PYTHON_ENGINES)}"
+            )
+    target = targets.get(args.target)
+    if target.run != "native":
+        raise SuiteError(
+            f"compare-engines runs on the host, where the Python-side engines run: --target "
+            f"{next(t.name for t in targets.load().values() if t.run == 'native')}"
+        )
+    options = run.Options(
+        target=target.name,
+        models=cli.model_names(args.models),
+        blocks=args.blocks,
+        cold=args.cold,
+        models_dir=args.models_dir,
+        out=args.runs,
+        build_dir=args.build_dir,
     )
+    run.check(options)
+    options = run.with_picked(options)  # the Python-side engines run the same models as the harness
+    saved: list[Path] = []
+    with cli.keeping(lambda: interrupted(saved)):
+        code = run.run(options, saved)
+        doc, path = lineup.measure(
+            target,
+            [results.load(p) for p in saved],
+            python_engines,
+            options.models_dir,
+            args.checkpoints,
+            args.out,
+            args.quick,
+        )
+    print(lineup.render(doc))
+    print(f"saved {path}")
+    return code or (0 if all(e["parity_ok"] for e in doc["engines"]) else 1)
+
+
+def add_layers(sub) -> None:
+    what = "RTNeural's layer benchmark our way: every engine per layer, interleaved in one process"
+    la = cli.command(sub, "layers", run_layers, what)
     la.add_argument(
         "--layers",
         action="append",
         metavar="TERMS",
         help="comma-separated kinds (gru, conv1d, tanh), names (lstm_16_in1) or globs (dense_*_in1); default: all",
     )
-    la.add_argument("--seconds", type=float, default=5.0, help="audio per layer and engine (default %(default)s)")
     la.add_argument(
-        "--rounds", type=cli.count(1), default=layers.ROUNDS, help="interleaved rounds, medians over them (default 15)"
+        "--seconds",
+        type=cli.number(0, LAYERS_MAX_SECONDS, above=True),
+        default=5.0,
+        help="audio per layer and engine",
     )
-    la.add_argument("--set", type=Path, default=layers.SET_PATH, help="the layer set (default bench/layers.json)")
-    la.add_argument("--work", type=Path, default=layers.WORK_DIR, help="models and builds (default build/layers)")
-    la.add_argument("--out", type=Path, default=layers.OUT_DIR, help="where the result goes (default reports/layers)")
+    la.add_argument(
+        "--rounds",
+        type=cli.count(1, LAYERS_MAX_ROUNDS),
+        default=layers.ROUNDS,
+        help="interleaved rounds, medians over them",
+    )
+    la.add_argument("--set", type=Path, default=layers.SET_PATH, help="the layer set")
+    la.add_argument("--work", type=Path, default=layers.WORK_DIR, help="models and builds")
+    la.add_argument("--out", type=Path, default=layers.OUT_DIR, help="where the result goes")
     la.add_argument("--no-callgrind", action="store_true", help="skip the instruction counts")
     la.add_argument(
         "--no-rtneural-bench",
@@ -151,89 +296,66 @@ def main(argv=None) -> int:
         help="x86 (this machine, timed) or cortex-m7 (instructions counted under QEMU -icount; "
         "--seconds, --rounds and --no-callgrind do not apply)",
     )
-    b = sub.add_parser("baseline", help="the committed baseline the gate compares with")
-    bsub = b.add_subparsers(dest="action", required=True)
-    u = bsub.add_parser("update", help="replace the baseline's figures with the latest runs' (of each target/engine)")
-    u.add_argument("runs", nargs="*", type=Path, default=[layout.RUNS_DIR])
+
+
+def add_export(sub) -> None:
+    ex = cli.command(sub, "export", run_export, "results in a format the field's trackers read")
+    add_runs(ex)
+    ex.add_argument("--format", required=True, choices=trackers.FORMATS, help="the tracker's format")
+    ex.add_argument("--out", type=Path, metavar="FILE", help="write it here (default: standard output)")
+
+
+def run_export(args) -> int:
+    cli.refuse_overwrite([("--out", args.out)], [(RUNS, p) for p in args.runs])
+    docs, warnings = results.load_many(args.runs)
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    if not docs:
+        raise SuiteError("no result files to export", args.runs[0])
+    text = trackers.export(docs, args.format)
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        atomic.write_text(args.out, text)
+        print(f"wrote {args.out} ({args.format}, {len(docs)} result(s))", file=sys.stderr)
+    return 0
+
+
+def add_baseline(sub) -> None:
+    actions = cli.group(sub, "baseline", "the committed baseline the gate compares with", "action")
+    u = cli.command(
+        actions, "update", run_baseline, "replace the baseline's figures with the latest runs' (of each target/engine)"
+    )
+    add_runs(u)
     u.add_argument("--reason", required=True, help="why the baseline changes (recorded)")
-    args = parser.parse_args(argv)
-    if args.command == "report":
-        return cli.guard(lambda: run_report(args))
-    if args.command == "compare":
-        return cli.guard(lambda: run_compare(args))
-    if args.command == "boards":
-        return cli.guard(lambda: run_boards(args))
-    if args.command == "baseline":
-        return cli.guard(lambda: run_baseline(args))
-    if args.command == "layers":
-        return cli.guard(lambda: run_layers(args))
-    if args.command == "compare-engines":
-        return cli.guard(lambda: run_lineup(args, ce))
-    if args.command in ("targets", "engines"):
-        return cli.guard(list_targets if args.command == "targets" else list_engines)
-    saved: list[Path] = []
-    return cli.guard(lambda: run.run(args, r, saved), lambda: interrupted(saved))
-
-
-def interrupted(saved: list[Path]) -> str:
-    kept = "".join(f"\n  kept {p}" for p in saved)
-    return f"{len(saved)} result(s) saved; the run in progress was not saved{kept}"
-
-
-def run_lineup(args, parser) -> int:
-    """Compiled engines through the harness (results saved as by `bench run`), Python-side engines
-    through pyperf, a roofline calibrated in the same run; one table, saved to --out."""
-    from bench import lineup
-
-    python_engines = [] if args.python_engines in ("", "none") else args.python_engines.split(",")
-    for name in python_engines:
-        if name not in PYTHON_ENGINES:
-            parser.error(f"argument --python-engines: unknown engine {name!r}; choose from {', '.join(PYTHON_ENGINES)}")
-    target = targets.get(args.target)
-    if target.run != "native":
-        raise SuiteError(
-            f"compare-engines runs on the host, where the Python-side engines run: --target "
-            f"{next(t.name for t in targets.load().values() if t.run == 'native')}"
-        )
-    saved: list[Path] = []
-    run_args = argparse.Namespace(
-        target=target.name,
-        engine=None,
-        blocks=args.blocks,
-        warmup=100,
-        cold=args.cold,
-        block_size=512,
-        sample_rate=48000,
-        models_dir=args.models_dir,
-        out=args.runs,
-        build_dir=None,
-        no_callgrind=False,
-        device=None,
-        place=None,
-        lg_env=None,
+    u.add_argument(
+        baseline.ACCEPT[baseline.FAILING],
+        dest=f"accept_{baseline.FAILING}",
+        action="store_true",
+        help="take runs whose parity failed or that hold a figure that is not a number (recorded in the reason)",
     )
-    code = run.run(run_args, parser, saved)
-    doc, path = lineup.measure(
-        target,
-        [results.load(p) for p in saved],
-        python_engines,
-        args.models_dir,
-        args.checkpoints,
-        args.out,
-        args.quick,
+    u.add_argument(
+        baseline.ACCEPT[baseline.PARTIAL],
+        dest=f"accept_{baseline.PARTIAL}",
+        action="store_true",
+        help="take runs that lack figures the baseline has for their target and engine, dropping those "
+        "(recorded in the reason)",
     )
-    print(lineup.render(doc))
-    print(f"saved {path}")
-    return code or (0 if all(e["parity_ok"] for e in doc["engines"]) else 1)
 
 
 def run_layers(args) -> int:
     """`bench layers`: timed on this machine (bench/layers.py) or counted under QEMU (bench/layers_m7.py)."""
     target = layers_m7.counted(args.target)
+    # --work is bench layers' own (its models and builds are made anew there): never the layer set or
+    # the results' folder
+    cli.refuse_overwrite([("--work", args.work), ("--out", args.out)], [("--set", args.set)])
     return layers.run(args) if target is None else layers_m7.run(args, target)
 
 
 def run_report(args) -> int:
+    inputs = [(RUNS, p) for p in args.runs]
+    inputs += [(f"--{flag.replace('_', '-')}", getattr(args, flag)) for flag in REPORT_INPUTS]
+    cli.refuse_overwrite([("--out", args.out / name) for name in REPORT_WRITES], inputs)
     written, warnings = report.render(args.runs, args.out, args.checkpoints, args.models_dir, args.peers, args.layers)
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
@@ -260,21 +382,13 @@ def run_boards(args) -> int:
         raise SuiteError(
             "no result of a target a board runs (bench run --target aarch64, armv7 or cortex-m7)", args.runs[0]
         )
-    print("Estimates (ms per block, the whole set; ranges, not measurements) and memory fit per board")
-    print(table.render(boards.rows(assessed), boards.HEAD))
-    if args.details:
-        for a in assessed:
-            print(f"\n{a['board_name']} / {a['engine']} (from {a['result']}):")
-            for e in a["estimates"]:
-                print(f"  {e['model']}: {boards.span(e)} ms: {e['how']}")
-            for p in a["fit"]["placed"]:
-                print(f"  {p['part']}: {p['bytes']:,} bytes in {p['memory']}")
-            for p in a["fit"]["unplaced"]:
-                print(f"  {p['part']}: {p['bytes']:,} bytes fit nowhere ({p['role']})")
+    print(boards.render(assessed, args.details))
     return 0
 
 
 def run_compare(args) -> int:
+    inputs = [("BASELINE", args.baseline), *(("CURRENT", p) for p in args.current)]
+    cli.refuse_overwrite([("--markdown", args.markdown), ("--junit", args.junit)], inputs)
     base, _, w1 = compare.load_set([args.baseline])
     current, timings, w2 = compare.load_set(args.current)
     for w in w1 + w2:
@@ -283,22 +397,27 @@ def run_compare(args) -> int:
     print(compare.render(rows, timings, args.threshold))
     if args.markdown:
         atomic.write_text(args.markdown, compare.markdown(rows, timings, args.threshold))
+    if args.junit:  # a failing gate is what a test reporter most needs to see
+        atomic.write_text(args.junit, trackers.junit(rows, args.threshold))
     return 1 if compare.failed(rows) else 0
 
 
 def run_baseline(args) -> int:
+    cli.refuse_overwrite([("the baseline", baseline.PATH)], [(RUNS, p) for p in args.runs])
     figs, _, warnings, sources = compare.newest(args.runs)
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
     if not figs:
         raise SuiteError("no gated figures in these results (bench layers counts unless --no-callgrind)", args.runs[0])
-    lines = baseline.update(figs, args.reason, sources)
+    accept = {kind for kind in baseline.ACCEPT if getattr(args, f"accept_{kind}")}
+    lines = baseline.update(figs, args.reason, sources, accept=accept, runs=args.runs)
     print("\n".join(lines) if lines else "no figure changed")
-    print(f"baseline {baseline.PATH} updated: {args.reason}")
+    _, doc = baseline.load(baseline.PATH)
+    print(f"baseline {baseline.PATH} updated: {doc['reason']}")
     return 0
 
 
-def list_targets() -> int:
+def list_targets(_args=None) -> int:
     found = rtneural.find()
     rows = []
     for t in targets.load().values():
@@ -324,7 +443,7 @@ def rtneural_line(found) -> str:
     return f"RTNeural: {found.root} (commit {found.commit}; pinned {rtneural.PIN})"
 
 
-def list_engines() -> int:
+def list_engines(_args=None) -> int:
     """Per target, each engine and whether it can run there now, and if not, why."""
     rows = []
     for t in targets.load().values():

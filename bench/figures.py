@@ -4,7 +4,9 @@ compare` gates on these and the baseline stores them; wall-clock times ride alon
 
 - `instructions`: per forward() and per block (model `set`): callgrind on x86; on Cortex-M7 QEMU's
   `-icount` virtual clock, 1 ns per instruction, so the p50 in microseconds x 1000 (exact there);
-- `text`, `data`, `bss` and each allocated section of the binary (model `set`); `weight_bytes`;
+- `text`, `data`, `bss` and each allocated section of the binary (model `set`); per model
+  `weight_bytes`, `code_bytes` (its own code, from the image's symbols) and `stack_bytes` (the
+  deepest stack of one forward(), painted on the target), exact counts;
 - `forward_allocations` (model `set`): heap allocations in forward(), which must stay 0;
 - `parity`: the max abs error, which must stay within the run's tolerance.
 """
@@ -17,7 +19,8 @@ from bench import results
 from common import layout
 
 SET = layout.SET  # the model name of the whole set's figures
-GATED = ("instructions", "text", "data", "bss", "weight_bytes")  # compared as a change against a threshold
+# compared as a change against a threshold
+GATED = ("instructions", "text", "data", "bss", "weight_bytes", "code_bytes", "stack_bytes")
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,17 @@ def provenance(doc: dict, what: str) -> str:
     return f"{base} | {tool}" if what == "instructions" else base
 
 
+def instructions(doc: dict, model: str = SET) -> int | None:
+    """Instructions of one block of the set (model `set`) or of one forward() of a model:
+    callgrind's count, or on a counted target QEMU's `-icount` virtual clock (1 ns per instruction,
+    so the p50 in microseconds x 1000); None where nothing counted them."""
+    m = doc["set"] if model == SET else doc["models"][model]
+    count = m["instructions_per_block"] if model == SET else m["instructions_per_forward"]
+    if count is None and doc["timing"]["kind"] == "counted":
+        count = round(m["latency_us"]["p50"] * 1000)
+    return count
+
+
 def of(doc: dict) -> list[Figure]:
     """Every gated figure of one result document."""
     target, engine = doc["target"]["name"], results.engine_name(doc)
@@ -63,18 +77,13 @@ def of(doc: dict) -> list[Figure]:
         if value is not None:
             out.append(Figure(target, engine, model, metric, value, provenance(doc, what or metric), limit))
 
-    counted = doc["timing"]["kind"] == "counted"
     for name, m in doc["models"].items():
-        count = m["instructions_per_forward"]
-        if count is None and counted:
-            count = round(m["latency_us"]["p50"] * 1000)
-        add(name, "instructions", count)
+        add(name, "instructions", instructions(doc, name))
         add(name, "weight_bytes", m["weight_bytes"])
-        add(name, "parity", m["parity_max_abs_error"], limit=doc["parity_tolerance"])
-    count = doc["set"]["instructions_per_block"]
-    if count is None and counted:
-        count = round(doc["set"]["latency_us"]["p50"] * 1000)
-    add(SET, "instructions", count)
+        add(name, "code_bytes", m.get("code_bytes"))  # absent (None) in results written before them
+        add(name, "stack_bytes", m.get("stack_bytes"))
+        add(name, "parity", results.max_error([m]), limit=doc["parity_tolerance"])  # NaN: no figure, fails
+    add(SET, "instructions", instructions(doc))
     binary = doc["build"]["binary"]
     for section in ("text", "data", "bss"):
         add(SET, section, binary[section])

@@ -19,26 +19,38 @@ RUNS, LAYERS = "runs", "layers"
 
 
 def load_all(paths: list[Path]) -> tuple[list[dict], list[dict], list[str]]:
-    """Run results and layers results among `paths` (files, or folders of `*.json`); a file that is
-    neither is skipped with a warning naming it, so one bad file never hides the others."""
+    """Run results and layers results among `paths` (files, or folders of `*.json`). A file of a
+    folder that is neither (damaged, too large, too deeply nested, a FIFO, a device) is skipped with a
+    warning naming it, so one bad file never hides the others; a file named directly that is neither
+    is the error."""
     runs, layer_docs, warnings = [], [], []
     for path in map(Path, paths):
         if not path.exists():
             raise SuiteError("no such file or folder", path)
-        for file in sorted(path.glob("*.json")) if path.is_dir() else [path]:
+        if not path.is_dir():
+            kind, doc = load_one(path)
+            (layer_docs if kind == LAYERS else runs).append(doc)
+            continue
+        for file in sorted(path.glob("*.json")):
             try:
-                doc = jsonfile.read(file, results.MAX_BYTES, "result", "no such result")
-                if isinstance(doc, dict) and doc.get("schema") == layers.SCHEMA_ID:
-                    layers.validate(doc, file)
-                    layer_docs.append(doc)
-                    continue
-                if not isinstance(doc, dict):
-                    raise SuiteError("not a result document (not a JSON object)", file)
-                results.validate(doc, file)
-                runs.append(results.upgrade(doc))
+                kind, doc = load_one(file)
             except SuiteError as exc:
                 warnings.append(f"skipped {exc}")
+                continue
+            (layer_docs if kind == LAYERS else runs).append(doc)
     return runs, layer_docs, warnings
+
+
+def load_one(file: Path) -> tuple[str, dict]:
+    """(RUNS or LAYERS, the document) of a result file, read within bounds and checked."""
+    doc = jsonfile.read(file, jsonfile.RESULT_BYTES, "result", "no such result")
+    if isinstance(doc, dict) and doc.get("schema") == layers.SCHEMA_ID:
+        layers.validate(doc, file)
+        return LAYERS, doc
+    if not isinstance(doc, dict):
+        raise SuiteError("not a result document (not a JSON object)", file)
+    results.validate(doc, file)
+    return RUNS, results.upgrade(doc)
 
 
 def latest(docs: list[dict]) -> list[dict]:

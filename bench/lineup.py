@@ -4,9 +4,11 @@ roofline, saved as reports/peers/<time>-<target>.json (schema rt-music-bench/pee
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 import tempfile
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -20,35 +22,42 @@ from common.errors import SuiteError
 SCHEMA_ID = "rt-music-bench/peers/1"
 
 
+def say(text: str) -> None:
+    """A progress line: what is being measured now (stderr, so the table on stdout stays clean)."""
+    print(text, file=sys.stderr, flush=True)
+
+
 def python_engine(engine: str, models_dir: Path, checkpoints: Path, quick: bool = False) -> dict:
-    """Parity checked in this process, then timed by pyperf in its own worker processes."""
+    """Parity checked in this process, then timed by pyperf in its own worker processes, each of
+    which says what it does as it starts (bench/peers_worker.py): a line every few seconds."""
     from bench import peers
 
+    started = time.monotonic()
+    say(f"{engine} ({peers.WHAT[engine]}): loading the models from {checkpoints}, parity on their test vectors")
     steps, vectors = peers.load(engine, models_dir, checkpoints)
     errors = peers.parity(steps, vectors)
+    runs = peers.PYPERF_QUICK if quick else peers.PYPERF
+    say(
+        f"{engine}: timing one block of each of {len(steps)} models and of the set (state carried, one thread) "
+        f"with pyperf: per benchmark one worker process calibrates the loop count, then {runs['processes']} "
+        f"time {runs['values']} values each"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "pyperf.json"
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "bench.peers_worker",
-                "--engine",
-                engine,
-                "--models-dir",
-                str(models_dir),
-                "--checkpoints",
-                str(checkpoints),
-                "-o",
-                str(out),
-                "--quiet",
-                *(["--processes", "1", "--values", "3"] if quick else []),
-            ],
-            capture_output=True,
-            text=True,
-        )
-        if done.returncode != 0:
-            raise SuiteError(f"pyperf worker for {engine} failed: {done.stderr.strip()[-500:]}")
+        command = [
+            *(sys.executable, "-m", "bench.peers_worker", "--engine", engine),
+            *("--models-dir", str(models_dir), "--checkpoints", str(checkpoints), "-o", str(out), "--quiet"),
+            *(arg for key in ("processes", "values") for arg in (f"--{key}", str(runs[key]))),
+        ]
+        said = []  # everything but the progress lines: the reason, should the worker fail
+        with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as worker:
+            for line in worker.stdout:
+                if line.startswith(peers.PROGRESS):
+                    say("  " + line.removeprefix(peers.PROGRESS).rstrip())
+                else:
+                    said.append(line)
+        if worker.returncode != 0:
+            raise SuiteError(f"pyperf worker for {engine} failed: {''.join(said).strip()[-500:]}")
         import pyperf
 
         suite = pyperf.BenchmarkSuite.load(str(out))
@@ -61,6 +70,11 @@ def python_engine(engine: str, models_dir: Path, checkpoints: Path, quick: bool 
             "values": len(values),
         }
     tolerance = layout.PARITY_TOLERANCE
+    parity_ok = all(layout.within(e, tolerance) for e in errors.values())
+    say(
+        f"{engine}: done in {time.monotonic() - started:.0f} s: set {figures['set']['p50']:,.1f} us per block (p50), "
+        f"parity {'ok' if parity_ok else 'FAIL'} {max(errors.values()):.1e}"
+    )
     return {
         "engine": engine,
         "kind": "python (pyperf)",
@@ -68,9 +82,18 @@ def python_engine(engine: str, models_dir: Path, checkpoints: Path, quick: bool 
         "set": figures.pop("set"),
         "models": figures,
         "instructions_per_block": None,
-        "parity_max_abs_error": max(errors.values()),
-        "parity_ok": all(layout.within(e, tolerance) for e in errors.values()),
+        "parity_max_abs_error": finite(max(errors.values())),
+        "parity_ok": parity_ok,
     }
+
+
+def finite(error: float) -> float | None:
+    """A parity error as the comparison file holds it: null where it is not a number (no NaN in JSON)."""
+    return error if math.isfinite(error) else None
+
+
+def error_cell(error: float | None) -> str:
+    return "not a number" if error is None else f"{error:.1e}"
 
 
 def compiled_engine(doc: dict) -> dict:
@@ -82,7 +105,7 @@ def compiled_engine(doc: dict) -> dict:
         "set": {"p50": lat["p50"], "p99": lat["p99"], **({"cold_p50": cold["p50"]} if cold else {})},
         "models": {n: {"p50": m["latency_us"]["p50"], "p99": m["latency_us"]["p99"]} for n, m in doc["models"].items()},
         "instructions_per_block": doc["set"]["instructions_per_block"],
-        "parity_max_abs_error": max(m["parity_max_abs_error"] for m in doc["models"].values()),
+        "parity_max_abs_error": finite(results.max_error(doc["models"].values())),
         "parity_ok": doc["parity_ok"],
         "result": doc["id"],
     }
@@ -100,6 +123,7 @@ def measure(
     parameters = sum(m["parameters"] for m in manifest.load(models_dir)["models"])
     engines = [compiled_engine(d) for d in docs]
     engines += [python_engine(e, models_dir, checkpoints, quick) for e in python_engines]
+    say("roofline: this machine's multiply-add rate and its bandwidth at the weights' sizes (bench/calibrate.cpp)")
     calibration = roofline.calibrate(parameters, list(target.arch))
     for e in engines:
         e["bound_us"] = roofline.bound_us(calibration, parameters, e["dtype"])
@@ -119,7 +143,7 @@ def measure(
         "engines": sorted(engines, key=lambda e: e["set"]["p50"]),
     }
     path = Path(out) / f"{results.run_id(now, target.name, 'lineup')}.json"
-    atomic.write_new(path, (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode())
+    atomic.write_new(path, (json.dumps(doc, indent=2, sort_keys=True, allow_nan=False) + "\n").encode())
     return doc, path
 
 
@@ -141,7 +165,7 @@ def rows(doc: dict) -> list[tuple]:
                 f"{e['bound_us']:.1f}",
                 f"{e['ratio_to_bound']:.2f}",
                 "-" if best_rtneural is None else f"{best_rtneural / e['set']['p50']:.2f}x",
-                f"{'ok' if e['parity_ok'] else 'FAIL'} {e['parity_max_abs_error']:.1e}",
+                f"{'ok' if e['parity_ok'] else 'FAIL'} {error_cell(e['parity_max_abs_error'])}",
             )
         )
     return out

@@ -6,16 +6,25 @@ plugin would. Timed with pyperf by `bench/peers_worker.py`; checked for parity h
 from __future__ import annotations
 
 import io
-import json
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from common import manifest
+from common import jsonfile, manifest
 from common.errors import SuiteError
 
-ENGINES = ("torch", "torchscript", "onnxruntime")
+WHAT = {
+    "torch": "PyTorch eager",
+    "torchscript": "TorchScript, traced",
+    "onnxruntime": "onnxruntime on the models exported to ONNX",
+}
+ENGINES = tuple(WHAT)
+# pyperf's runs of each benchmark (bench/peers_worker.py), and those of `--quick`, a smoke run
+PYPERF = {"processes": 3, "values": 5, "warmups": 1}
+PYPERF_QUICK = {**PYPERF, "processes": 1, "values": 3}
+# A line of the worker's output that `bench compare-engines` shows as it comes, without this prefix.
+PROGRESS = "progress: "
 
 
 def _step_module(model):
@@ -78,7 +87,7 @@ def load(engine: str, models_dir: Path, checkpoints: Path, only: list[str] | Non
 
 
 def manifest_vectors(models_dir: Path, row: dict) -> tuple[np.ndarray, np.ndarray]:
-    doc = json.loads((Path(models_dir) / row["files"]["vectors"]).read_text())
+    doc = jsonfile.read(Path(models_dir) / row["files"]["vectors"], jsonfile.VECTORS_BYTES, "test vectors")
     return np.asarray(doc["inputs"], np.float32), np.asarray(doc["outputs"], np.float32)
 
 

@@ -1,22 +1,30 @@
 """`bench report`: reports/README.md, reports/index.html (one self-contained page, plots embedded)
 and reports/plots/*.png, rendered from the saved results alone (and, when present, the training
-histories under checkpoints/ and the validation under build/models/). Nothing is rebuilt or rerun;
-the same inputs give the same files."""
+histories under checkpoints/, the validation under build/models/ and the committed baseline).
+Nothing is rebuilt or rerun; the same inputs give the same files.
+
+The page is built once, as a list of sections (`Section`: a heading and its blocks: `Text`,
+`Table`, `Bullets`, `Image`), and that one model is rendered twice: to markdown (`to_markdown`)
+and to HTML (`to_html`). It opens with the answers: the fastest engine of each target that passes
+parity, the best engine of each real board, and the regression gate's verdict against the
+baseline. A time is judged against the deadline only where it was measured on the CPU that runs
+the program, or estimated for a board; emulated and counted figures are shown with what they are."""
 
 from __future__ import annotations
 
 import base64
 import html
 import io
-import json
 import math
+import re
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from bench import boards, figures, layer_results, lineup, results, rtneural_bench
-from common import atomic, layout, manifest
+from bench import baseline, boards, compare, figures, layer_results, lineup, results, rtneural_bench
+from common import atomic, jsonfile, layout, manifest
 from common.errors import SuiteError
 
 BUDGET_BYTES = 4_000_000  # the design's budget for the five models' weights (~4 MB)
@@ -25,6 +33,127 @@ KIND = {
     "emulated": "emulated (QEMU user mode: the emulator's speed, not the board's)",
     "counted": "counted (QEMU -icount: 1 ns per instruction, not a board's time)",
 }
+KIND_SHORT = {
+    "measured": "measured on this CPU",
+    "emulated": "emulated (QEMU user mode)",
+    "counted": "counted (QEMU -icount)",
+}
+NO_VERDICT = {  # why an emulated or counted figure is never set against the deadline (the boards' estimates are)
+    "emulated": "none: the emulator's time",
+    "counted": "none: a count, not a time",
+}
+TOP_CHANGES = 5  # the largest changes against the baseline shown with the gate's verdict, each way
+DEFAULT_OUT = layout.PROJECT / "reports"
+DEFAULT_BASELINE = baseline.PATH.parent
+
+
+# The page model and its two renderings.
+
+
+@dataclass(frozen=True)
+class Text:
+    """A paragraph; a note (what a figure is, where it comes from) is set smaller in HTML."""
+
+    text: str
+    note: bool = False
+
+
+@dataclass(frozen=True)
+class Table:
+    head: tuple
+    rows: list[tuple]
+
+
+@dataclass(frozen=True)
+class Bullets:
+    items: list[str]
+
+
+@dataclass(frozen=True)
+class Image:
+    """A plot: written to plots/<name>, linked from the markdown, embedded in the HTML."""
+
+    name: str
+    title: str
+    png: bytes
+
+
+@dataclass(frozen=True)
+class Section:
+    heading: str
+    blocks: list[Text | Table | Bullets | Image]
+    level: int = 2
+
+
+def _md_table(t: Table) -> str:
+    def line(cells):
+        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+
+    return "\n".join([line(t.head), "|" + "---|" * len(t.head), *(line(r) for r in t.rows)])
+
+
+MARKDOWN = {
+    Text: lambda b: b.text,
+    Table: _md_table,
+    Bullets: lambda b: "\n".join(f"- {item}" for item in b.items),
+    Image: lambda b: f"![{b.title}](plots/{b.name})",
+}
+
+
+def to_markdown(page: list[Section]) -> str:
+    parts = []
+    for s in page:
+        parts.append(f"{'#' * s.level} {s.heading}")
+        parts += [MARKDOWN[type(b)](b) for b in s.blocks]
+    return "\n\n".join(parts) + "\n"
+
+
+NUMBER = re.compile(r"[-+>= ]*[\d.,]+(e[-+]\d+)?%?x?(-[\d.,]+)?")  # 1,234  +3.10%  2.61-5.45  >= 0.19  7.6e-06
+
+
+def _td(cell) -> str:
+    text = str(cell)
+    return f"<td{' class=n' if NUMBER.fullmatch(text) else ''}>{html.escape(text)}</td>"
+
+
+def _html_table(t: Table) -> str:
+    th = "".join(f"<th>{html.escape(str(h))}</th>" for h in t.head)
+    trs = "".join("<tr>" + "".join(_td(c) for c in r) + "</tr>" for r in t.rows)
+    return f"<table><thead><tr>{th}</tr></thead><tbody>{trs}</tbody></table>"
+
+
+HTML = {
+    Text: lambda b: f"<p{' class=note' if b.note else ''}>{html.escape(b.text)}</p>",
+    Table: _html_table,
+    Bullets: lambda b: "<ul class=note>" + "".join(f"<li>{html.escape(i)}</li>" for i in b.items) + "</ul>",
+    Image: lambda b: (
+        f"<img alt='{b.name}' title='{html.escape(b.title, quote=True)}' "
+        f"src='data:image/png;base64,{base64.b64encode(b.png).decode()}'>"
+    ),
+}
+STYLE = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:1em auto;padding:0 1em;color:#222}
+h1{margin:0.2em 0}h2{margin:1em 0 0.3em;font-size:1.25em}h3{margin:0.8em 0 0.3em;font-size:1.05em}
+p{margin:0.3em 0}table{border-collapse:collapse;font-size:13px;margin:0.4em 0 0.8em}
+th,td{border:1px solid #ccc;padding:2px 7px;text-align:right}th{background:#f0f0f0}
+td{text-align:left}td.n{text-align:right}
+img{max-width:100%;border:1px solid #eee;margin:0.5em 0}.note{color:#555;font-size:13px}"""
+
+
+def to_html(page: list[Section]) -> str:
+    body = "".join(
+        f"<h{s.level}>{html.escape(s.heading)}</h{s.level}>" + "".join(HTML[type(b)](b) for b in s.blocks) for s in page
+    )
+    return (
+        f"<!doctype html><html><head><meta charset=utf-8><title>rt-music-bench report</title>"
+        f"<style>{STYLE}</style></head><body>{body}</body></html>\n"
+    )
+
+
+def images(page: list[Section]) -> list[Image]:
+    return [b for s in page for b in s.blocks if isinstance(b, Image)]
+
+
+# Plots.
 
 
 def _plt():
@@ -63,6 +192,7 @@ RTNEURAL_LABELS = {
     "stl": "RTNeural stl",
     "rtneural-json": "RTNeural from JSON",
 }
+TARGET_LINES = ("-", "--", ":", "-.")  # one line style per target where lines of several targets share a plot
 
 
 def engine_label(doc: dict) -> str:
@@ -70,103 +200,188 @@ def engine_label(doc: dict) -> str:
     return RTNEURAL_LABELS.get(name, name)
 
 
-def ordered(docs: list[dict]) -> list[dict]:
-    def key(d):
-        name = results.engine_name(d)
-        return (d["target"]["name"], ENGINE_ORDER.index(name) if name in ENGINE_ORDER else 99, name)
+def precision_label(doc: dict) -> str:
+    """The engine with the precision its weights are stored at, where its name does not say it."""
+    name = engine_label(doc)
+    return name if doc["dtype"] in results.engine_name(doc) else f"{name} ({doc['dtype']})"
 
-    return sorted(docs, key=key)
+
+def engine_rank(name: str) -> tuple[int, str]:
+    return (ENGINE_ORDER.index(name) if name in ENGINE_ORDER else len(ENGINE_ORDER), name)
+
+
+def ordered(docs: list[dict]) -> list[dict]:
+    return sorted(docs, key=lambda d: (d["target"]["name"], engine_rank(results.engine_name(d))))
+
+
+def kind(doc: dict) -> str:
+    return doc["timing"]["kind"]
 
 
 def latency_plot(target: str, docs: list[dict]) -> bytes:
-    """p50 bars per model and for the set, one bar per engine; whiskers to p99, a dot at the max."""
+    """Per model and for the set, one bar per engine. Measured and emulated: p50 bars, whiskers to
+    p99, a dot at the max; the deadline only where measured on the CPU that runs it. Counted:
+    instructions per block (QEMU's virtual clock is exact: there is no spread to draw)."""
     plt = _plt()
+    counted = kind(docs[0]) == "counted"
     # every model any engine ran (an engine may run only some of them: a bar where it ran)
     models = [*dict.fromkeys(m for doc in docs for m in doc["models"]), layout.SET]
     fig, ax = plt.subplots(figsize=(max(9, 0.55 * len(models)), 4))
     width = 0.8 / len(docs)
     for k, doc in enumerate(docs):
         ran = [i for i, m in enumerate(models) if m == layout.SET or m in doc["models"]]
-        lat = [
-            doc["set"]["latency_us"] if models[i] == layout.SET else doc["models"][models[i]]["latency_us"] for i in ran
-        ]
         xs = [i + (k - (len(docs) - 1) / 2) * width for i in ran]
+        colour = ENGINE_COLOURS.get(results.engine_name(doc))
+        if counted:
+            ax.bar(
+                xs, [figures.instructions(doc, models[i]) for i in ran], width, label=engine_label(doc), color=colour
+            )
+            continue
+        lat = [(doc["set"] if models[i] == layout.SET else doc["models"][models[i]])["latency_us"] for i in ran]
         p50 = [v["p50"] for v in lat]
-        ax.bar(xs, p50, width, label=engine_label(doc), color=ENGINE_COLOURS.get(results.engine_name(doc)))
-        ax.errorbar(
-            xs,
-            p50,
-            yerr=[[0] * len(lat), [v["p99"] - v["p50"] for v in lat]],
-            fmt="none",
-            ecolor="black",
-            capsize=2,
-            lw=0.8,
-        )
+        ax.bar(xs, p50, width, label=engine_label(doc), color=colour)
+        up = [v["p99"] - v["p50"] for v in lat]
+        ax.errorbar(xs, p50, yerr=[[0] * len(lat), up], fmt="none", ecolor="black", capsize=2, lw=0.8)
         ax.plot(xs, [v["max"] for v in lat], "k.", ms=3)
-    deadline = docs[0]["config"]["deadline_us"]
-    ax.axhline(deadline, color="C3", ls="--", lw=1)
-    ax.text(len(models) - 0.5, deadline, f" deadline {deadline / 1000:.2f} ms", va="bottom", ha="right", color="C3")
+    if kind(docs[0]) == "measured":
+        deadline = docs[0]["config"]["deadline_us"]
+        ax.axhline(deadline, color="C3", ls="--", lw=1)
+        ax.text(len(models) - 0.5, deadline, f" deadline {deadline / 1000:.2f} ms", va="bottom", ha="right", color="C3")
     ax.set_yscale("log")
     if len(models) > 8:  # many models: slanted names, which do not run into each other
         ax.set_xticks(range(len(models)), models, rotation=40, ha="right", fontsize=7)
     else:
         ax.set_xticks(range(len(models)), [m.replace("_", "\n") for m in models])
-    ax.set_ylabel("microseconds per block (log)")
-    ax.set_title(f"{target}: latency per block, p50 bars, p99 whiskers, max dots ({docs[0]['timing']['kind']})")
+    titles = {
+        "measured": f"{target}: time per block measured on this CPU ({docs[0]['target']['cpu']}); "
+        "p50 bars, p99 whiskers, max dots",
+        "emulated": f"{target}: time per block EMULATED (QEMU user mode on this machine: the emulator's "
+        "speed, not the board's; no deadline drawn)\np50 bars, p99 whiskers, max dots",
+        "counted": f"{target}: instructions per block COUNTED (QEMU -icount), not a board's time; no deadline drawn",
+    }
+    ax.set_ylabel("instructions per block (log)" if counted else "microseconds per block (log)")
+    ax.set_title(titles[kind(docs[0])], fontsize=9)
     ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     return _png(fig)
 
 
+def stored_weight_bytes(doc: dict, m: dict) -> int | None:
+    """A model's weights as its engine stores them; None from a run made before bench stated that
+    size, which reported float32's (4 bytes a parameter) for every precision."""
+    stale = doc["dtype"] != "float32" and m["weight_bytes"] == 4 * m["parameters"]
+    return None if stale else m["weight_bytes"]
+
+
+def memory_parts(doc: dict) -> dict[str, int | None]:
+    """The set's memory by part, each None where the result does not have it: its weights as
+    stored, its code, its model objects (state and scratch; RTNeural's hold a copy of the weights)
+    and the stack of the deepest model (the models run one after another on one stack)."""
+    ms = list(doc["models"].values())
+
+    def total(values):
+        return None if any(v is None for v in values) else sum(values)
+
+    stacks = [m.get("stack_bytes") for m in ms]
+    return {
+        "weights as stored": total([stored_weight_bytes(doc, m) for m in ms]),
+        "code": total([m.get("code_bytes") for m in ms]),
+        "model objects": total([m.get("model_bytes") for m in ms]),
+        "stack (deepest model)": None if any(s is None for s in stacks) else max(stacks),
+    }
+
+
+MEMORY_COLOURS = {"weights as stored": "C0", "code": "C1", "model objects": "C2", "stack (deepest model)": "C4"}
+
+
 def memory_plot(docs: list[dict]) -> bytes:
+    """Per target and engine (at its precision): the set's weights as stored, code, model objects
+    and stack, side by side on a log scale, with the weights' budget."""
     plt = _plt()
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 0.32 * len(docs) + 2.5), gridspec_kw={"width_ratios": [1, 1.4]})
-    first = docs[0]["models"]
-    names = list(first)
-    weights = [first[n]["weight_bytes"] / 1e6 for n in names]
-    ax1.barh([*names, "all five"], [*weights, sum(weights)], color=["C0"] * len(names) + ["C1"])
-    ax1.axvline(BUDGET_BYTES / 1e6, color="C3", ls="--", lw=1, label="budget ~4 MB")
-    ax1.set_xlabel("MB of float32 weights")
-    ax1.set_title("weights per model and for the set")
-    ax1.legend(fontsize=8, loc="lower right")
-    labels = [f"{d['target']['name']} / {engine_label(d)}" for d in docs]
-    code = [d["build"]["binary"]["text"] / 1e6 for d in docs]
-    ram = [(d["build"]["binary"]["data"] + d["build"]["binary"]["bss"]) / 1e6 for d in docs]
-    ys = range(len(docs))
-    ax2.barh([y - 0.2 for y in ys], code, 0.4, label="text: code and constant weights (flash)")
-    ax2.barh([y + 0.2 for y in ys], ram, 0.4, label="data + bss (RAM)")
-    ax2.set_xscale("log")
-    ax2.set_yticks(list(ys), labels, fontsize=8)
-    ax2.invert_yaxis()
-    ax2.set_xlabel("MB (log)")
-    ax2.set_title("the harness binary: where the bytes go")
-    ax2.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2)
+    parts = [memory_parts(d) for d in docs]
+    names = [n for n in MEMORY_COLOURS if any(p[n] is not None for p in parts)]
+    fig, ax = plt.subplots(figsize=(11, 0.13 * len(names) * len(docs) + 1.8))
+    bar = 0.8 / len(names)
+    smallest = min(p[n] for p in parts for n in names if p[n])
+    for k, name in enumerate(names):
+        ys = [y + (k - (len(names) - 1) / 2) * bar for y in range(len(docs))]
+        values = [p[name] or 0 for p in parts]  # absent: no bar, and said so beside it
+        ax.barh(ys, [v / 1e6 for v in values], bar, color=MEMORY_COLOURS[name], label=name)
+        for y, p in zip(ys, parts, strict=True):
+            if p[name] is None:
+                ax.text(smallest / 1e6, y, f" {name}: not in this result", va="center", fontsize=6, color="#555")
+    ax.axvline(BUDGET_BYTES / 1e6, color="C3", ls="--", lw=1, label="weights budget ~4 MB")
+    ax.set_xscale("log")
+    ax.set_yticks(range(len(docs)), [f"{d['target']['name']} / {precision_label(d)}" for d in docs], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("MB (log)")
+    ax.set_title("Memory of the set per target and engine, at each engine's precision (from the results)")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.06), ncol=len(names) + 1)
     fig.tight_layout()
     return _png(fig)
 
 
-def history_plot(docs: list[dict]) -> bytes | None:
-    """Instructions per block (and per model) over the project's commits, per target and engine."""
-    series: dict[tuple[str, str], dict[str, dict]] = defaultdict(dict)
+def baseline_instructions(base: list[figures.Figure]) -> dict[tuple[str, str], float]:
+    """The baseline's instructions per block of the set, per target and engine."""
+    return {(f.target, f.engine): f.value for f in base if f.model == layout.SET and f.metric == "instructions"}
+
+
+LINEAR_BAND = 10  # percent: the history plot is linear within this much of the baseline, logarithmic beyond
+
+
+def history_plot(docs: list[dict], base: dict[tuple[str, str], float], threshold: float) -> bytes | None:
+    """Instructions per block of the set over the project's commits, one line per target and engine,
+    as a percentage of the baseline's (of the line's first run where the baseline has none). The
+    axis is linear within LINEAR_BAND of 100% and logarithmic beyond, so a change of a few percent
+    shows beside one of 2x; the gate's threshold is a band around 100%."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter
+
+    series: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
+    commits: dict[str, None] = {}
+    tools: dict[str, str] = {}  # per target, what counted its instructions
     for doc in sorted(docs, key=lambda d: d["created"]):
-        figs = {(f.model): f.value for f in figures.of(doc) if f.metric == "instructions"}
-        if figs:
-            series[(doc["target"]["name"], engine_label(doc))][doc["project_commit"][:9]] = figs
+        count = figures.instructions(doc)
+        if count:
+            commit = doc["project_commit"][:9]
+            commits[commit] = None
+            series[(doc["target"]["name"], results.engine_name(doc))][commit] = count
+            tools[doc["target"]["name"]] = "QEMU -icount" if kind(doc) == "counted" else "callgrind"
     if not series:
         return None
     plt = _plt()
-    keys = sorted(series)
-    fig, axes = plt.subplots(len(keys), 1, figsize=(10, 2.2 * len(keys)), squeeze=False)
-    for ax, key in zip(axes[:, 0], keys, strict=True):
-        commits = list(series[key])
-        models = sorted({m for v in series[key].values() for m in v}, key=lambda m: (m == layout.SET, m))
-        for k, model in enumerate(models):
-            ys = [series[key][c].get(model) for c in commits]
-            ax.plot(range(len(commits)), ys, "o-", ms=3, label=model, color="black" if model == layout.SET else f"C{k}")
-        ax.set_yscale("log")
-        ax.set_xticks(range(len(commits)), commits, fontsize=7)
-        ax.set_title(f"{key[0]} / {key[1]}: instructions per block", fontsize=9)
-        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    order = list(commits)
+    targets = sorted({t for t, _ in series})
+    fig, ax = plt.subplots(figsize=(11, 5))
+    ax.axhspan(-threshold, threshold, color="#e6e6e6", zorder=0, label=f"the gate's ±{threshold:g}%")
+    ax.axhline(0, color="black", lw=0.8, zorder=1)
+    changes = []
+    for target, engine in sorted(series, key=lambda k: (k[0], engine_rank(k[1]))):
+        points = series[(target, engine)]
+        ref = base.get((target, engine)) or next(iter(points.values()))
+        ys = [100 * v / ref - 100 for v in points.values()]  # the change from the baseline, in percent
+        changes += ys
+        label = f"{target} / {RTNEURAL_LABELS.get(engine, engine)}" + ("" if (target, engine) in base else " (1st run)")
+        style = TARGET_LINES[targets.index(target) % len(TARGET_LINES)]
+        colour = ENGINE_COLOURS.get(engine, "#9467bd")
+        ax.plot([order.index(c) for c in points], ys, marker="o", ms=3, ls=style, color=colour, label=label)
+    ax.set_yscale("symlog", linthresh=LINEAR_BAND, linscale=2)
+    low, high = min(*changes, -2 * threshold), max(*changes, 2 * threshold)
+    ticks = [
+        t for t in (-90, -50, -20, -10, -5, -3, 0, 3, 5, 10, 20, 50, 100, 200, 500) if low * 1.2 <= t <= high * 1.2
+    ]
+    ax.yaxis.set_major_locator(FixedLocator(ticks))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{100 + v:g}%"))
+    ax.set_ylim(low * 1.2, high * 1.2)
+    ax.set_xticks(range(len(order)), order, rotation=30, ha="right", fontsize=7)
+    ax.set_xlabel("project commit (oldest first)")
+    ax.set_ylabel(f"% of the baseline (linear within ±{LINEAR_BAND}%, log beyond)")
+    ax.set_title(
+        f"Instructions per block of the set, every target and engine, as % of the committed baseline\n"
+        f"counted ({'; '.join(f'{t}: {how}' for t, how in sorted(tools.items()))}); the line style tells the "
+        "targets apart",
+        fontsize=9,
+    )
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     return _png(fig)
 
@@ -175,9 +390,9 @@ def training_plot(checkpoints: Path) -> bytes | None:
     histories = []
     for path in sorted(Path(checkpoints).glob("*/history.json")):
         try:
-            doc = json.loads(path.read_text())
+            doc = jsonfile.read(path, jsonfile.RESULT_BYTES, "training history")
             histories.append((doc["model"], doc["epochs"]))
-        except (OSError, ValueError, KeyError):
+        except (SuiteError, KeyError, TypeError):
             continue
     histories = [(m, h) for m, h in histories if h]
     if not histories:
@@ -200,10 +415,10 @@ def latest_lineup(peers_dir: Path) -> dict | None:
     """The newest `bench compare-engines` comparison, if any (a damaged file is skipped)."""
     for path in sorted(Path(peers_dir).glob("*.json"), reverse=True):
         try:
-            doc = json.loads(path.read_text())
+            doc = jsonfile.read(path, jsonfile.RESULT_BYTES, "bench compare-engines comparison")
             if doc.get("schema") == "rt-music-bench/peers/1" and doc["engines"]:
                 return doc
-        except (OSError, ValueError, KeyError, TypeError):
+        except (SuiteError, AttributeError, KeyError, TypeError):
             continue
     return None
 
@@ -422,12 +637,16 @@ def boards_plot(assessed: list[dict]) -> bytes:
             )
     ax.axvline(deadline, color="C3", ls="--", lw=1)
     ax.text(deadline, -0.9, f" deadline {deadline:.2f} ms", color="C3", fontsize=8)
-    labels = [f"{a['board']}: {a['engine']} ({'fits' if a['fit']['fits'] else 'does not fit'})" for a in assessed]
+    labels = [
+        f"{a['board']}: {a['engine']} (from {a['target']}; {'fits' if a['fit']['fits'] else 'does not fit'})"
+        for a in assessed
+    ]
     ax.set_yticks(range(len(assessed)), labels, fontsize=8)
     ax.invert_yaxis()
     ax.set_xscale("log")
     ax.set_xlabel("estimated ms per block for the whole set (log): ranges, not measurements")
-    ax.set_title("Real boards: estimates from the emulated runs, and memory fit")
+    targets = ", ".join(sorted({a["target"] for a in assessed}))
+    ax.set_title(f"Real boards: ESTIMATES from the {targets} runs, and memory fit")
     handles, names = ax.get_legend_handles_labels()
     unique = dict(zip(names, handles, strict=False))
     ax.legend(unique.values(), unique.keys(), loc="lower right", fontsize=8)
@@ -436,29 +655,45 @@ def boards_plot(assessed: list[dict]) -> bytes:
     return _png(fig)
 
 
+# Tables.
+
+
+def deadline_cells(doc: dict) -> tuple[str, str]:
+    """p99 against the deadline and the misses, only for a time measured on the CPU that runs it."""
+    if kind(doc) != "measured":
+        return "-", "-"
+    return f"{doc['set']['latency_us']['p99'] / doc['config']['deadline_us']:.2%}", str(doc["set"]["deadline_misses"])
+
+
+def parity_cell(models: list[dict], tolerance: float, passed: bool = True) -> str:
+    """`ok` and the largest error only where every error is a finite number within the tolerance
+    (and the run passed); else `FAIL` with why: the error above the tolerance, or why there is no
+    figure (a NaN or infinite error is recorded as null, with its reason)."""
+    worst = results.max_error(models)
+    if passed and layout.within(worst, tolerance):
+        return f"ok {worst:.1e}"
+    why = next((m["parity_problem"] for m in models if m.get("parity_problem")), None)
+    if why is None:
+        return f"FAIL {worst:.1e} (above {tolerance:g})"
+    return f"FAIL: {why}"
+
+
 def summary_rows(docs: list[dict]) -> list[tuple]:
     rows = []
     for d in docs:
-        s, b = d["set"], d["build"]["binary"]
-        deadline = d["config"]["deadline_us"]
-        worst = max(m["parity_max_abs_error"] for m in d["models"].values())
-        instr = s["instructions_per_block"]
-        if instr is None and d["timing"]["kind"] == "counted":
-            instr = round(s["latency_us"]["p50"] * 1000)
+        s = d["set"]
+        instr = figures.instructions(d)
+        timed = kind(d) != "counted"  # a counted run's figure is its instructions
         rows.append(
             (
                 d["target"]["name"],
                 engine_label(d),
-                d["timing"]["kind"],
-                f"{s['latency_us']['p50']:,.1f}",
-                f"{s['latency_us']['p99']:,.1f}",
-                f"{s['latency_us']['p99'] / deadline:.2%}",
+                kind(d),
+                f"{s['latency_us']['p50']:,.1f}" if timed else "-",
+                f"{s['latency_us']['p99']:,.1f}" if timed else "-",
+                *deadline_cells(d),
                 f"{s['latency_cold_us']['p50']:,.1f}" if s.get("latency_cold_us") else "-",
-                s["deadline_misses"],
-                f"{'ok' if d['parity_ok'] else 'FAIL'} {worst:.1e}",
-                f"{sum(m['weight_bytes'] for m in d['models'].values()):,}",
-                f"{b['text']:,}",
-                f"{b['data'] + b['bss']:,}",
+                parity_cell(list(d["models"].values()), d["parity_tolerance"], d["parity_ok"]),
                 "-" if instr is None else f"{instr:,}",
                 d["project_commit"][:9],
             )
@@ -473,23 +708,188 @@ SUMMARY_HEAD = (
     "set p50 (us)",
     "set p99 (us)",
     "p99 / deadline",
-    "cold p50 (us)",
     "misses",
+    "cold p50 (us)",
     "parity (max error)",
-    "weights (bytes)",
-    "text (bytes)",
-    "RAM: data+bss (bytes)",
     "instructions/block",
     "commit",
 )
+SUMMARY_NOTE = (
+    "p99 / deadline and misses only where the time was measured on the CPU that runs the program; "
+    "emulated times are QEMU's speed on this machine and counted runs give instructions (QEMU -icount), "
+    "neither a board's time: the boards' estimates are above. Timing:"
+)
+
+
+def _bytes(v: int | None) -> str:
+    return "-" if v is None else f"{v:,}"
+
+
+MEMORY_HEAD = ("target", "engine", "precision", *MEMORY_COLOURS, "binary text", "binary data+bss")
+MEMORY_NOTE = (
+    "Bytes, for the set's models (as many as the run had), from each result: weights as the engine stores "
+    "them at its precision, its code, its model objects (state and scratch; RTNeural's hold a copy of the "
+    "weights) and the stack of the deepest model; and the whole harness binary's sections. '-': not in that "
+    "result (code and stack come with newer runs; runs made before weights were stated per precision gave "
+    "float32's size, not shown)."
+)
+
+
+def memory_rows(docs: list[dict]) -> list[tuple]:
+    rows = []
+    for d in docs:
+        b = d["build"]["binary"]
+        parts = memory_parts(d)
+        rows.append(
+            (
+                d["target"]["name"],
+                engine_label(d),
+                d["dtype"],
+                *(_bytes(parts[n]) for n in MEMORY_COLOURS),
+                f"{b['text']:,}",
+                f"{b['data'] + b['bss']:,}",
+            )
+        )
+    return rows
+
+
+def weights_table(docs: list[dict]) -> Table:
+    """Per model, its weights as each engine stores them (the engine's newest result on any target:
+    the stored weights do not depend on the target)."""
+    newest = {}
+    for d in sorted(docs, key=lambda d: d["created"]):
+        newest[results.engine_name(d)] = d
+    engines = [newest[e] for e in sorted(newest, key=engine_rank)]
+    models = [*dict.fromkeys(m for d in engines for m in d["models"])]
+
+    def cell(d, model):
+        return _bytes(stored_weight_bytes(d, d["models"][model])) if model in d["models"] else "-"
+
+    rows = [(m, *(cell(d, m) for d in engines)) for m in models]
+    rows.append(("all models", *(_bytes(memory_parts(d)["weights as stored"]) for d in engines)))
+    return Table(("model", *(precision_label(d) for d in engines)), rows)
+
+
+# The answers.
+
+
+def block_figure(doc: dict) -> float:
+    """What ranks engines on one target: instructions per block where counted, else the set's p50."""
+    if kind(doc) == "counted":
+        return figures.instructions(doc)
+    return doc["set"]["latency_us"]["p50"]
+
+
+def figure_cell(doc: dict) -> str:
+    if kind(doc) == "counted":
+        return f"{figures.instructions(doc):,} instructions"
+    return f"{doc['set']['latency_us']['p50']:,.1f} us (p50)"
+
+
+def deadline_verdict(doc: dict) -> str:
+    if kind(doc) != "measured":
+        return NO_VERDICT[kind(doc)]
+    s, deadline = doc["set"], doc["config"]["deadline_us"]
+    p99, misses = s["latency_us"]["p99"], s["deadline_misses"]
+    verdict = "meets" if misses == 0 and p99 <= deadline else "misses"
+    return f"{verdict}: p99 {p99 / deadline:.2%} of it, {misses} misses"
+
+
+FASTEST_HEAD = ("target", "fastest engine", "set per block", "what the figure is", "deadline", "pass parity")
+
+
+def fastest_rows(docs: list[dict]) -> list[tuple]:
+    """Per target, the engine with the smallest figure (block_figure) among those that pass parity."""
+    rows = []
+    for target in dict.fromkeys(d["target"]["name"] for d in docs):
+        ran = [d for d in docs if d["target"]["name"] == target]
+        passing = [d for d in ran if d["parity_ok"]]
+        count = f"{len(passing)} of {len(ran)}"
+        if not passing:
+            rows.append((target, "none passes parity", "-", KIND_SHORT[kind(ran[0])], "-", count))
+            continue
+        best = min(passing, key=block_figure)
+        rows.append(
+            (target, engine_label(best), figure_cell(best), KIND_SHORT[kind(best)], deadline_verdict(best), count)
+        )
+    return rows
+
+
+def best_table(assessed: list[dict], profiles: list[dict]) -> Table:
+    """Per board, boards.best's pick: the best engine that meets the deadline and fits, or why none
+    does (with the nearest); the estimate that decides, from which target's run."""
+
+    def row(b):
+        engine = b["engine"] or (f"none (nearest: {b['nearest']})" if b["nearest"] else "none")
+        estimate = "-" if b["range_ms"] is None else boards.span_ms(*b["range_ms"])
+        fits = "-" if b["fits"] is None else "yes" if b["fits"] else "no"
+        verdict = b["verdict"] or "-"
+        return (
+            b["board_name"],
+            engine,
+            b["target"] or "-",
+            estimate,
+            b["decided_by"] or "-",
+            verdict,
+            fits,
+            b["why"] or "-",
+        )
+
+    deadline = f"deadline {assessed[0]['deadline_ms']:.2f} ms"
+    head = ("board", "best engine", "from", "estimated ms per block", "estimated by", deadline, "fits", "why not")
+    return Table(head, [row(b) for b in boards.best(assessed, profiles)])
+
+
+def _shown(path: Path) -> str:
+    path = Path(path).resolve()
+    return str(path.relative_to(layout.PROJECT)) if path.is_relative_to(layout.PROJECT) else str(path)
+
+
+def gate_section(
+    current_paths: list[Path], baseline_path: Path, threshold: float
+) -> tuple[Section, list[figures.Figure], list[str]]:
+    """The regression gate on these results against the baseline (bench compare's figures and
+    verdict), with the largest changes each way; the baseline's figures; warnings naming skipped
+    files."""
+    where = _shown(baseline_path)
+    if not baseline.is_baseline(baseline_path):
+        text = f"No baseline at {where} (bench baseline update --reason ... makes one): nothing to compare with."
+        return Section(f"Regression gate: no baseline at {where}", [Text(text)]), [], []
+    try:
+        base, _, _ = compare.load_set([baseline_path])
+    except SuiteError as exc:
+        return Section(f"Regression gate: the baseline {where} cannot be read", [Text(str(exc))]), [], [str(exc)]
+    current, _, warnings = compare.load_set(current_paths)
+    rows = compare.compare(base, current, threshold)
+    bad = compare.failed(rows)
+    counts = defaultdict(int)
+    for r in rows:
+        counts[r.status] += 1
+    tally = ", ".join(f"{n} {status}" for status, n in sorted(counts.items(), key=lambda c: -c[1]))
+    verdict = "FAILED" if bad else "passed"
+    failing = defaultdict(int)  # figures failing per target and engine
+    for r in bad:
+        failing[f"{r.target}/{r.engine}"] += 1
+    named = ", ".join(f"{k} ({n})" for k, n in sorted(failing.items(), key=lambda f: (-f[1], f[0])))
+    text = (
+        f"{len(bad)} of {len(rows)} figures worse by more than {threshold:g}% or failing"
+        + (f", per target/engine: {named}" if bad else "")
+        + f" ({tally}). The largest changes each way (`bench compare` lists every figure):"
+    )
+    worse = [r for r in rows if r.status == compare.FAIL and r.change is None]
+    worse += sorted((r for r in rows if r.change and r.change > 0), key=lambda r: -r.change)
+    better = sorted((r for r in rows if r.change and r.change < 0), key=lambda r: r.change)
+    top = worse[:TOP_CHANGES] + better[:TOP_CHANGES]
+    blocks = [Text(text)] + ([Table(compare.HEAD, compare.cells(top))] if top else [])
+    return Section(f"Regression gate against {where}: {verdict} (threshold {threshold:g}%)", blocks), base, warnings
 
 
 AUDIO_HEAD = ("model", "target", "engine", "timing", "ns/sample (p50)", "real time", "instructions/sample", "parity")
 AUDIO_NOTE = (
     "Models that take one step per audio sample (a block of 512 samples is 512 steps, in one call): "
     "ns per sample at the block's p50, and the field's real-time factor (seconds of audio per second of "
-    "compute, from the mean). Emulated and counted runs are labelled in the timing column; they are no "
-    "board's time."
+    "compute, from the mean), the latter only where measured on the CPU that runs it. Emulated and counted "
+    "runs are labelled in the timing column: no board's time (a counted run's figure is its instructions)."
 )
 
 
@@ -505,12 +905,11 @@ def audio_rows(docs: list[dict]) -> list[tuple]:
                     name,
                     d["target"]["name"],
                     engine_label(d),
-                    d["timing"]["kind"],
-                    f"{ps['ns_p50']:,.1f}",
-                    f"{ps['real_time_factor']:,.0f}x",
+                    kind(d),
+                    f"{ps['ns_p50']:,.1f}" if kind(d) != "counted" else "-",
+                    f"{ps['real_time_factor']:,.0f}x" if kind(d) == "measured" else "-",
                     "-" if ps["instructions"] is None else f"{ps['instructions']:,.0f}",
-                    f"{'ok' if layout.within(m['parity_max_abs_error'], d['parity_tolerance']) else 'FAIL'} "
-                    f"{m['parity_max_abs_error']:.1e}",
+                    parity_cell([m], d["parity_tolerance"], "parity_problem" not in m),
                 )
             )
     return rows
@@ -549,16 +948,25 @@ def precision_cost_rows(models_dir: Path) -> list[tuple] | None:
     return rows or None
 
 
+def validation_cell(errors: dict, path: str) -> str:
+    """One check's max abs error in the export validation; null (or a NaN, in a file written before
+    validate wrote null) is an error that was not a number: FAIL."""
+    if path not in errors:
+        return "-"
+    e = errors[path]
+    return f"{e:.2e}" if isinstance(e, (int, float)) and math.isfinite(e) else "FAIL: not a number"
+
+
 def validation_rows(models_dir: Path) -> tuple[tuple, list[tuple]] | None:
     try:
-        doc = json.loads((Path(models_dir) / "validation.json").read_text())
-    except (OSError, ValueError):
+        doc = jsonfile.read(Path(models_dir) / "validation.json", jsonfile.RESULT_BYTES, "validation")
+    except SuiteError:
         return None
     paths = sorted({p for m in doc["models"] for p in m["max_abs_error"]})
     rows = [
         (
             m["model"],
-            *(f"{m['max_abs_error'][p]:.2e}" if p in m["max_abs_error"] else "-" for p in paths),
+            *(validation_cell(m["max_abs_error"], p) for p in paths),
             "ok" if m["ok"] else "FAIL",
         )
         for m in doc["models"]
@@ -569,11 +977,11 @@ def validation_rows(models_dir: Path) -> tuple[tuple, list[tuple]] | None:
 def precision_rows(checkpoints: Path) -> tuple[tuple, list[tuple]] | None:
     """What rounding the weights costs on the validation data (`python -m trainer evaluate`)."""
     try:
-        doc = json.loads((Path(checkpoints) / "precision.json").read_text())
+        doc = jsonfile.read(Path(checkpoints) / "precision.json", jsonfile.RESULT_BYTES, "precision evaluation")
         models = doc["models"]
         order = ("float32", "float16", "int8")
         precisions = sorted(models[0]["values"], key=lambda p: order.index(p) if p in order else len(order))
-    except (OSError, ValueError, KeyError, IndexError, TypeError):
+    except (SuiteError, KeyError, IndexError, TypeError):
         return None
 
     def cell(m, p):
@@ -586,17 +994,6 @@ def precision_rows(checkpoints: Path) -> tuple[tuple, list[tuple]] | None:
     ]
 
 
-def markdown_table(head, rows) -> str:
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    return "\n".join(lines + ["| " + " | ".join(str(c) for c in r) + " |" for r in rows])
-
-
-def html_table(head, rows) -> str:
-    th = "".join(f"<th>{html.escape(str(h))}</th>" for h in head)
-    trs = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{th}</tr></thead><tbody>{trs}</tbody></table>"
-
-
 def latest_layers(layers_dir: Path, warnings: list[str]) -> list[dict]:
     """The newest `bench layers` result of each target in `layers_dir` (none where it does not exist);
     a file that is no result is skipped, with a warning naming it."""
@@ -607,56 +1004,69 @@ def latest_layers(layers_dir: Path, warnings: list[str]) -> list[dict]:
     return [doc for doc in layer_results.latest(docs) if layers_columns(doc)]  # one with no figure: nothing to draw
 
 
-def layers_blocks(doc: dict) -> list[tuple]:
-    """The report's section for one layers result, as blocks both renderings share: ("h2"|"h3"|"p",
-    text) or ("table", head, rows)."""
-    blocks = [
-        ("h2", f"Layer by layer on {doc['target']['name']} (`bench layers`)"),
-        ("p", layers_intro(doc)),
-        ("table", LAYERS_SUMMARY_HEAD, layers_summary_rows(doc)),
-        ("p", "Per layer (the plot above draws the same figures):"),
-        ("table", *layers_table(doc)),
+def layers_sections(doc: dict) -> list[Section]:
+    """The report's section for one layers result, its plot first, and RTNeural's layer_bench beside."""
+    target = doc["target"]["name"]
+    out = [
+        Section(
+            f"Layer by layer on {target} (`bench layers`)",
+            [
+                Text(layers_intro(doc)),
+                Image(
+                    f"layers_{target}.png",
+                    f"Layer by layer on {target}: each engine against {layers_reference_label(doc)}",
+                    layers_plot(doc),
+                ),
+                Table(LAYERS_SUMMARY_HEAD, layers_summary_rows(doc)),
+                Text("Per layer (the plot above draws the same figures):"),
+                Table(*layers_table(doc)),
+            ],
+        )
     ]
     section = doc.get("rtneural_layer_bench")
     if section:
         means = "; ".join(f"{b}: {m:.2f} over {n} layers" for b, (m, n) in rtneural_bench.means(section).items())
-        blocks += [
-            ("h3", f"RTNeural's own {section['source']} beside ours, same backend"),
-            (
-                "p",
-                f"Median of {section['repeats']} runs of {section['seconds']:g} s each, RTNeural commit "
-                f"{section['rtneural_commit'][:12]}, built with {' '.join(section['flags'])}: "
-                f"{rtneural_bench.NOTE}. Geometric mean of ours / layer_bench: {means or '-'}."
-                + (f" Not in layer_bench: {', '.join(section['not_covered'])}." if section["not_covered"] else ""),
-            ),
-            ("table", rtneural_bench.HEAD, rtneural_bench.rows(section)),
-        ]
-    return blocks
-
-
-def blocks_markdown(blocks: list[tuple]) -> list[str]:
-    out = []
-    for kind, *rest in blocks:
-        text = markdown_table(*rest) if kind == "table" else {"h2": "## ", "h3": "### ", "p": ""}[kind] + rest[0]
-        out += ["", text]
+        text = (
+            f"Median of {section['repeats']} runs of {section['seconds']:g} s each, RTNeural commit "
+            f"{section['rtneural_commit'][:12]}, built with {' '.join(section['flags'])}: "
+            f"{rtneural_bench.NOTE}. Geometric mean of ours / layer_bench: {means or '-'}."
+            + (f" Not in layer_bench: {', '.join(section['not_covered'])}." if section["not_covered"] else "")
+        )
+        out.append(
+            Section(
+                f"RTNeural's own {section['source']} beside ours, same backend",
+                [Text(text, note=True), Table(rtneural_bench.HEAD, rtneural_bench.rows(section))],
+                level=3,
+            )
+        )
     return out
 
 
-def blocks_html(blocks: list[tuple]) -> str:
-    def one(kind, *rest):
-        if kind == "table":
-            return html_table(*rest)
-        return (
-            f"<p class=note>{html.escape(rest[0])}</p>" if kind == "p" else f"<{kind}>{html.escape(rest[0])}</{kind}>"
+BOARDS_NOTE = (
+    "Estimates, not measurements: for the latest emulated run of each target and engine, each board "
+    "that runs it (bench/boards.json, every figure with its source): a roofline (peak multiply-adds "
+    "and the bandwidth of the memory the weights fit in), instructions x clock over a range of cycles "
+    "per instruction (Cortex-M7, counted by QEMU), and llvm-mca on the hottest inner loop. Fit: the "
+    "linked image's code and weights, the model objects, stack and heap placed in the board's memories."
+)
+
+
+def answers(latest: list[dict], assessed: list[dict], profiles: list[dict], gate: Section | None) -> list[Section]:
+    """What a reader came for, before any big table."""
+    out = [
+        Section(
+            "Fastest engine per target (among those that pass parity)",
+            [Table(FASTEST_HEAD, fastest_rows(latest))],
         )
-
-    return "".join(one(*b) for b in blocks)
-
-
-STYLE = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;font-size:13px;margin:1em 0}th,td{border:1px solid #ccc;padding:3px 8px;
-text-align:right}th{background:#f0f0f0}td:first-child,td:nth-child(2),td:nth-child(3){text-align:left}
-img{max-width:100%;border:1px solid #eee;margin:0.5em 0}.note{color:#555;font-size:13px}"""
+    ]
+    if assessed:
+        out.append(
+            Section(
+                "Per board: the best engine that meets the deadline and fits (estimated from the runs)",
+                [best_table(assessed, profiles)],
+            )
+        )
+    return out + ([gate] if gate else [])
 
 
 def render(
@@ -666,150 +1076,145 @@ def render(
     models_dir: Path | None,
     peers_dir: Path | None = None,
     layers_dir: Path | None = None,
+    baseline_path: Path | None = DEFAULT_BASELINE,
 ) -> tuple[list[Path], list[str]]:
+    """Build the page (`page`) from the results and write it as README.md, index.html and the plots."""
+    page, warnings = build(runs, checkpoints, models_dir, peers_dir, layers_dir, baseline_path)
+    out = Path(out)
+    written = []
+    for image in images(page):
+        atomic.write_bytes(out / "plots" / image.name, image.png)
+        written.append(out / "plots" / image.name)
+    atomic.write_text(out / "README.md", to_markdown(page))
+    atomic.write_text(out / "index.html", to_html(page))
+    return [out / "README.md", out / "index.html", *written], warnings
+
+
+def build(
+    runs: list[Path],
+    checkpoints: Path | None,
+    models_dir: Path | None,
+    peers_dir: Path | None,
+    layers_dir: Path | None,
+    baseline_path: Path | None,
+) -> tuple[list[Section], list[str]]:
+    """The page as sections, and warnings naming the files that were skipped."""
     docs, warnings = results.load_many(runs)
     if not docs:
         raise SuiteError("no valid result files to report on", runs[0])
     latest = ordered(figures.latest(docs))
-    plots: dict[str, tuple[str, bytes]] = {}
-    for target in sorted({d["target"]["name"] for d in latest}):
-        plots[f"latency_{target}.png"] = (
-            f"Latency on {target}",
-            latency_plot(target, [d for d in latest if d["target"]["name"] == target]),
-        )
-    plots["memory.png"] = ("Memory: weights against the budget, and each binary's code and RAM", memory_plot(latest))
-    history = history_plot(docs)
-    if history:
-        plots["instructions_history.png"] = ("Instructions per block over the project's commits", history)
-    training = training_plot(checkpoints) if checkpoints else None
-    if training:
-        plots["training.png"] = ("Training: loss per epoch", training)
-    comparison = latest_lineup(peers_dir) if peers_dir else None
-    if comparison:
-        plots["engines.png"] = ("Every engine side by side, with the roofline", lineup_plot(comparison))
-        comparison_title = lineup.render(comparison).split("\n")[0]
-        comparison_table = (lineup.HEAD, lineup.rows(comparison))
     layer_docs = latest_layers(layers_dir, warnings) if layers_dir else []
-    for doc in layer_docs:
-        target = doc["target"]["name"]
-        plots[f"layers_{target}.png"] = (
-            f"Layer by layer on {target}: each engine against {layers_reference_label(doc)}",
-            layers_plot(doc),
-        )
-    assessed = boards.assess(docs, boards.load())
-    if assessed:
-        plots["boards.png"] = ("Real boards: estimated time per block and memory fit", boards_plot(assessed))
-        board_table = (boards.HEAD, boards.rows(assessed))
-    validation = validation_rows(models_dir) if models_dir else None
-    precision = precision_rows(checkpoints) if checkpoints else None
-    audio = audio_rows(latest)
-    costs = precision_cost_rows(models_dir) if models_dir else None
-    cost_note = (
-        f"Against each model's reference outputs (PyTorch's, or the imported file's), on its test vectors: "
-        f"signal-to-noise ratio, error-to-signal ratio (ESR) and the largest error. The bar: "
-        f"{layout.INT8_SNR_BAR_DB:g} dB SNR."
-    )
+    gate, base = None, []
+    if baseline_path is not None:
+        current = [*runs, *([layers_dir] if layers_dir and Path(layers_dir).is_dir() else [])]
+        gate, base, more = gate_section(current, baseline_path, compare.DEFAULT_THRESHOLD)
+        warnings += more
+    profiles = boards.load()
+    assessed = boards.assess(docs, profiles)
 
     newest = max(docs, key=lambda d: d["created"])
+    c = newest["config"]
     intro = (
-        f"Rendered by `bench report` from {len(docs)} result files (the newest {newest['created'][:19]} UTC, "
-        f"commit {newest['project_commit'][:9]}); the latest run of each target and engine below. "
-        "Deadline: one block of audio "
-        f"({newest['config']['block_size']} samples at {newest['config']['sample_rate']} Hz = "
-        f"{newest['config']['deadline_us'] / 1000:.2f} ms)."
+        f"From {len(docs)} result files by `bench report` (the newest {newest['created'][:19]} UTC, commit "
+        f"{newest['project_commit'][:9]}). Deadline: one block of audio, {c['block_size']} samples at "
+        f"{c['sample_rate']} Hz = {c['deadline_us'] / 1000:.2f} ms; a time is judged against it only where "
+        "measured on the CPU that runs the program, or estimated for a board."
     )
-    kinds = "\n".join(f"- `{k}`: {v}" for k, v in KIND.items())
-    md = [
-        "# Benchmark report",
-        "",
-        intro,
-        "",
-        markdown_table(SUMMARY_HEAD, summary_rows(latest)),
-        "",
-        "Timing:",
-        kinds,
-        "",
-        "## Plots",
-        "",
-    ]
-    md += [f"- [{title}](plots/{name})" for name, (title, _) in plots.items()]
+    page = [Section("Benchmark report", [Text(intro, note=True)], level=1), *answers(latest, assessed, profiles, gate)]
+    page.append(
+        Section(
+            "Every target and engine (the latest run of each)",
+            [
+                Table(SUMMARY_HEAD, summary_rows(latest)),
+                Text(SUMMARY_NOTE, note=True),
+                Bullets([f"`{k}`: {v}" for k, v in KIND.items()]),
+            ],
+        )
+    )
+    by_target = defaultdict(list)
+    for d in latest:
+        by_target[d["target"]["name"]].append(d)
+    page.append(
+        Section(
+            "Per target: time per block (instructions where counted)",
+            [
+                Image(f"latency_{t}.png", f"{t}: {KIND[kind(ds[0])]}", latency_plot(t, ds))
+                for t, ds in by_target.items()
+            ],
+        )
+    )
+    page.append(
+        Section(
+            "Memory per target, engine and precision",
+            [
+                Text(MEMORY_NOTE, note=True),
+                Table(MEMORY_HEAD, memory_rows(latest)),
+                Text("Weights per model as each engine stores them (bytes):"),
+                weights_table(latest),
+                Image("memory.png", "Memory per target and engine, at each engine's precision", memory_plot(latest)),
+            ],
+        )
+    )
+    history = history_plot(docs, baseline_instructions(base), compare.DEFAULT_THRESHOLD)
+    if history:
+        note = (
+            "Instructions per block of the set at each project commit, as a percentage of the committed "
+            "baseline's for the same target and engine (of its first run where the baseline has none); the "
+            f"grey band is the gate's ±{compare.DEFAULT_THRESHOLD:g}%."
+        )
+        title = "Instructions per block over the project's commits, % of the baseline"
+        page.append(Section(title, [Text(note, note=True), Image("instructions_history.png", title, history)]))
+    training = training_plot(checkpoints) if checkpoints else None
+    if training:
+        page.append(Section("Training: loss per epoch", [Image("training.png", "Training: loss per epoch", training)]))
+    comparison = latest_lineup(peers_dir) if peers_dir else None
     if comparison:
-        md += [
-            "",
-            "## Every engine side by side (`bench compare-engines`)",
-            "",
-            comparison_title,
-            "",
-            markdown_table(*comparison_table),
-        ]
+        title = "Every engine side by side (`bench compare-engines`)"
+        page.append(
+            Section(
+                title,
+                [
+                    Text(lineup.render(comparison).split("\n")[0], note=True),
+                    Image("engines.png", "Every engine side by side, with the roofline", lineup_plot(comparison)),
+                    Table(lineup.HEAD, lineup.rows(comparison)),
+                ],
+            )
+        )
     for doc in layer_docs:
-        md += blocks_markdown(layers_blocks(doc))
+        page += layers_sections(doc)
+    audio = audio_rows(latest)
     if audio:
-        md += ["", "## Audio models (one step per sample)", "", AUDIO_NOTE, "", markdown_table(AUDIO_HEAD, audio)]
+        page.append(
+            Section("Audio models (one step per sample)", [Text(AUDIO_NOTE, note=True), Table(AUDIO_HEAD, audio)])
+        )
+    costs = precision_cost_rows(models_dir) if models_dir else None
     if costs:
-        md += ["", "## What float16 and int8 cost each model", "", cost_note, ""]
-        md += [markdown_table(PRECISION_COST_HEAD, costs)]
-    if assessed:
-        md += ["", "## Real boards (`bench boards`)", "", BOARDS_NOTE, "", markdown_table(*board_table)]
-    if validation:
-        md += ["", "## Export validation (max abs error against PyTorch)", "", markdown_table(*validation)]
-    if precision:
-        md += ["", "## What each weight precision costs (validation metric)", "", markdown_table(*precision)]
-    if warnings:
-        md += ["", "Skipped files:", *(f"- {w}" for w in warnings)]
-    body = [
-        f"<h1>Benchmark report</h1><p>{html.escape(intro)}</p>",
-        html_table(SUMMARY_HEAD, summary_rows(latest)),
-        "<ul class=note>" + "".join(f"<li><b>{k}</b>: {html.escape(v)}</li>" for k, v in KIND.items()) + "</ul>",
-    ]
-    for name, (title, png) in plots.items():
-        body.append(
-            f"<h2>{html.escape(title)}</h2><img alt='{name}' src='data:image/png;base64,"
-            f"{base64.b64encode(png).decode()}'>"
+        note = (
+            f"Against each model's reference outputs (PyTorch's, or the imported file's), on its test vectors: "
+            f"signal-to-noise ratio, error-to-signal ratio (ESR) and the largest error. The bar: "
+            f"{layout.INT8_SNR_BAR_DB:g} dB SNR."
         )
-    if comparison:
-        body.append(
-            f"<h2>Every engine side by side</h2><p class=note>{html.escape(comparison_title)}</p>"
-            + html_table(*comparison_table)
-        )
-    body += [blocks_html(layers_blocks(doc)) for doc in layer_docs]
-    if audio:
-        body.append(
-            f"<h2>Audio models (one step per sample)</h2><p class=note>{html.escape(AUDIO_NOTE)}</p>"
-            + html_table(AUDIO_HEAD, audio)
-        )
-    if costs:
-        body.append(
-            f"<h2>What float16 and int8 cost each model</h2><p class=note>{html.escape(cost_note)}</p>"
-            + html_table(PRECISION_COST_HEAD, costs)
+        page.append(
+            Section("What float16 and int8 cost each model", [Text(note, note=True), Table(PRECISION_COST_HEAD, costs)])
         )
     if assessed:
-        body.append(f"<h2>Real boards</h2><p class=note>{html.escape(BOARDS_NOTE)}</p>" + html_table(*board_table))
+        page.append(
+            Section(
+                "Real boards (`bench boards`)",
+                [
+                    Text(BOARDS_NOTE, note=True),
+                    Image("boards.png", "Real boards: estimated time per block and memory fit", boards_plot(assessed)),
+                    Table(boards.HEAD, boards.rows(assessed)),
+                ],
+            )
+        )
+    validation = validation_rows(models_dir) if models_dir else None
     if validation:
-        body.append("<h2>Export validation (max abs error against PyTorch)</h2>" + html_table(*validation))
+        page.append(Section("Export validation (max abs error against PyTorch)", [Table(*validation)]))
+    precision = precision_rows(checkpoints) if checkpoints else None
     if precision:
-        body.append("<h2>What each weight precision costs (validation metric)</h2>" + html_table(*precision))
+        page.append(Section("What each weight precision costs (validation metric)", [Table(*precision)]))
+    warnings = list(dict.fromkeys(warnings))  # the gate reads the same files again
     if warnings:
-        body.append("<p class=note>Skipped: " + "; ".join(html.escape(w) for w in warnings) + "</p>")
-    page = (
-        f"<!doctype html><html><head><meta charset=utf-8><title>rt-music-bench report</title>"
-        f"<style>{STYLE}</style></head><body>{''.join(body)}</body></html>\n"
-    )
-    out = Path(out)
-    written = []
-    for name, (_, png) in plots.items():
-        atomic.write_bytes(out / "plots" / name, png)
-        written.append(out / "plots" / name)
-    atomic.write_text(out / "README.md", "\n".join(md) + "\n")
-    atomic.write_text(out / "index.html", page)
-    return [out / "README.md", out / "index.html", *written], warnings
-
-
-DEFAULT_OUT = layout.PROJECT / "reports"
-BOARDS_NOTE = (
-    "Estimates, not measurements: for the latest emulated run of each target and engine, each board "
-    "that runs it (bench/boards.json, every figure with its source): a roofline (peak multiply-adds "
-    "and the bandwidth of the memory the weights fit in), instructions x clock over a range of cycles "
-    "per instruction (Cortex-M7, counted by QEMU), and llvm-mca on the hottest inner loop. Fit: the "
-    "linked image's code and weights, the model objects, stack and heap placed in the board's memories."
-)
+        page.append(Section("Skipped files", [Bullets(warnings)]))
+    return page, warnings

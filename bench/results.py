@@ -6,6 +6,7 @@ version 2 documents."""
 from __future__ import annotations
 
 import json
+import math
 import platform
 import re
 import secrets
@@ -16,12 +17,18 @@ from pathlib import Path
 
 from bench.build import Build
 from bench.targets import Target
-from common import atomic, engines, jsonfile, layout
+from common import atomic, engines, jsonfile, layout, manifest
 from common.errors import SuiteError
 
 SCHEMA_ID = "rt-music-bench/result/2"
 OLD_SCHEMA_IDS = {"rt-music-bench/result/1": "result-1.schema.json"}
 LATENCY_KEYS = ("mean", "p50", "p95", "p99", "max", "min")
+# What process.peak_rss_kib covers. The harness reads it before the cold blocks allocate their
+# cache-eviction buffer; results written before it said so read it at the end, buffer included.
+# Under an emulator (qemu-user) /proc/self is the emulator's: its RSS, not the program's.
+RSS_WITHOUT_EVICTION = "all_but_eviction_buffer"
+RSS_WHOLE_RUN = "whole_run"
+RSS_EMULATOR = "emulator_process"
 
 
 @cache
@@ -79,8 +86,10 @@ def document(
             "parameters": m["parameters"],
             "weight_bytes": m["weight_bytes"],
             "model_bytes": m["model_bytes"],
+            "code_bytes": code_bytes(build.symbols, name),
+            "stack_bytes": m.get("stack_bytes"),  # None: not measured, or deeper than the harness's probe
             "load_heap_bytes": m["load_heap_bytes"],
-            "parity_max_abs_error": m["parity"]["max_abs_error"],
+            **parity_error(m["parity"]["max_abs_error"]),
             "parity_steps": m["parity"]["steps"],
             "latency_us": {k: m["latency"][k] for k in LATENCY_KEYS},
             "latency_cold_us": {k: m["latency_cold"][k] for k in LATENCY_KEYS} if "latency_cold" in m else None,
@@ -90,7 +99,8 @@ def document(
         if models[name]["rate"] == "sample":
             counted = timing(target, device) == "counted"
             models[name]["per_sample"] = per_sample(m, meta, instructions.get(name), counted)
-    rss = output["process"]["peak_rss_kib"] if output["process"] else -1
+    process = output["process"] or {"peak_rss_kib": -1}
+    rss = process["peak_rss_kib"]
     doc = {
         "schema": SCHEMA_ID,
         "id": run_id(now, target.name if device is None else f"{target.name}@{device['label']}", engine),
@@ -131,12 +141,55 @@ def document(
             "cold_blocks": output["set_cold"]["blocks"] if output.get("set_cold") else 0,
         },
         "heap": output["heap"],
-        "process": {"peak_rss_kib": rss if rss >= 0 else None},
+        "process": {
+            "peak_rss_kib": rss if rss >= 0 else None,
+            "peak_rss_covers": rss_covers(timing(target, device), process.get("peak_rss_covers"), rss >= 0),
+        },
         "parity_tolerance": tolerance,
-        "parity_ok": all(layout.within(m["parity_max_abs_error"], tolerance) for m in models.values()),
     }
+    doc = judged(doc)  # adds parity_ok
     validate(doc)
     return doc
+
+
+def parity_error(error) -> dict:
+    """A model's parity error as a result records it: the number where it is a finite one; else
+    null with why (the harness prints NaN or Infinity when an output was NaN or infinite; neither is
+    JSON), which fails parity."""
+    if isinstance(error, (int, float)) and not isinstance(error, bool) and math.isfinite(error):
+        return {"parity_max_abs_error": error}
+    shown = json.dumps(error) if isinstance(error, (int, float, str, type(None))) else repr(error)
+    return {
+        "parity_max_abs_error": None,
+        "parity_problem": f"max abs error {shown}: not a finite number (an output was NaN or infinite)",
+    }
+
+
+def max_error(models) -> float:
+    """The largest parity error of these models' entries, NaN where one has none (null): for
+    tables and the gate, in memory only; a NaN is never written."""
+    errors = [m["parity_max_abs_error"] for m in models]
+    return math.nan if any(e is None for e in errors) else max(errors)
+
+
+def judged(doc: dict) -> dict:
+    """`doc` with its parity verdict taken from its figures, never from what a file says: every
+    model's error a finite number within a tolerance that is itself a finite bar (a result written
+    before these checks may hold NaN for an error, or Infinity for its tolerance, and `parity_ok`
+    true beside them). A model that fails without a figure says why in `parity_problem`."""
+    tolerance = doc["parity_tolerance"]
+    loose = manifest.tolerance_problem(tolerance)
+    models = {}
+    for name, m in doc["models"].items():
+        m = {**m, **parity_error(m["parity_max_abs_error"])} if "parity_problem" not in m else dict(m)
+        if loose and "parity_problem" not in m:
+            m["parity_problem"] = f"judged against no bar: {loose}"
+        models[name] = m
+    ok = not loose and all(
+        m["parity_max_abs_error"] is not None and layout.within(m["parity_max_abs_error"], tolerance)
+        for m in models.values()
+    )
+    return {**doc, "models": models, "parity_ok": ok and doc.get("parity_ok", True)}
 
 
 def validate(doc: dict, source: str | Path = "result") -> None:
@@ -145,11 +198,33 @@ def validate(doc: dict, source: str | Path = "result") -> None:
     jsonfile.check(doc, schema(OLD_SCHEMA_IDS.get(schema_id, "result.schema.json")), schema_id, source)
 
 
+def code_bytes(symbols: dict | None, model: str) -> int | None:
+    """A model's own code in the linked image (build.symbols: its forward and its namespace's
+    functions; kernels it shares with other models are not counted), None where not measured."""
+    found = (symbols or {}).get("models", {}).get(model)
+    return found["code"] if found else None
+
+
 def upgrade(doc: dict) -> dict:
-    """A version 1 document (RTNeural only) as version 2."""
-    if doc["schema"] == SCHEMA_ID:
-        return doc
-    return {**doc, "schema": SCHEMA_ID, "engine": "rtneural", "dtype": "float32"}
+    """A version 1 document (RTNeural only) as version 2, and a version 2 document written before
+    the memory figures as one with them: code bytes from its symbols where it has them, its stack
+    not measured, its peak RSS read at the end of the run."""
+    if doc["schema"] != SCHEMA_ID:
+        doc = {**doc, "schema": SCHEMA_ID, "engine": "rtneural", "dtype": "float32"}
+    symbols = doc["build"].get("symbols")
+    models = {
+        name: {"code_bytes": code_bytes(symbols, name), "stack_bytes": None, **m} for name, m in doc["models"].items()
+    }
+    covers = rss_covers(doc["timing"]["kind"], None, doc["process"]["peak_rss_kib"] is not None)
+    return judged({**doc, "models": models, "process": {"peak_rss_covers": covers, **doc["process"]}})
+
+
+def rss_covers(kind: str, said: str | None, measured: bool) -> str | None:
+    """What a run's peak RSS covers: the emulator's process under one, else what the harness said
+    (a harness that says nothing read it at the end of the run); None without the figure."""
+    if not measured:
+        return None
+    return RSS_EMULATOR if kind == "emulated" else said or RSS_WHOLE_RUN
 
 
 def engine_name(doc: dict) -> str:
@@ -177,7 +252,11 @@ def write(doc: dict, runs_dir: Path = layout.RUNS_DIR, kind: str | None = None) 
     for _ in range(8):
         path = Path(runs_dir) / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', doc['id'])}.json"
         try:
-            atomic.write_new(path, (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode())
+            try:  # strict JSON: a figure that is not a number is null (document() makes it so), never NaN
+                text = json.dumps(doc, indent=2, sort_keys=True, allow_nan=False)
+            except ValueError as exc:
+                raise ValueError(f"{path}: not written: {exc} (NaN or infinity)") from None
+            atomic.write_new(path, (text + "\n").encode())
             return path
         except FileExistsError:
             created = datetime.fromisoformat(doc["created"])
@@ -196,10 +275,11 @@ def check_writable(runs_dir: Path) -> None:
         raise SuiteError(f"results cannot be saved here ({exc.strerror or exc})", runs_dir) from None
 
 
-MAX_BYTES = 16 << 20  # a result is a few KB; a larger file is refused before it is parsed
+MAX_BYTES = jsonfile.RESULT_BYTES  # the bound of a result file, bench run's or bench layers'
 
 
 def load(path: Path) -> dict:
+    """A run result, read within bounds and checked against its schema; SuiteError names the file."""
     doc = jsonfile.read(path, MAX_BYTES, "result", "no such result")
     if not isinstance(doc, dict):
         raise SuiteError("not a result document (not a JSON object)", path)
@@ -208,13 +288,18 @@ def load(path: Path) -> dict:
 
 
 def load_many(paths: list[Path]) -> tuple[list[dict], list[str]]:
-    """Every result in `paths` (files, or folders of `*.json`); a file that is not a valid result is
-    skipped, with a warning naming it, so one bad file never hides the others."""
+    """Every result in `paths` (files, or folders of `*.json`). A file of a folder that is not a
+    valid result (damaged, too large, too deeply nested, a FIFO, a device) is skipped, with a warning
+    naming it, so one bad file never hides the others; a file named directly is the user's to fix:
+    its problem is the error."""
     docs, warnings = [], []
     for path in map(Path, paths):
         if not path.exists():
             raise SuiteError("no such file or folder", path)
-        for file in sorted(path.glob("*.json")) if path.is_dir() else [path]:
+        if not path.is_dir():
+            docs.append(load(path))
+            continue
+        for file in sorted(path.glob("*.json")):
             try:
                 docs.append(load(file))
             except SuiteError as exc:

@@ -1,6 +1,7 @@
 """Boards on the network, reached through labgrid: a NetworkService resource and its SSHDriver, made
-on the fly from `user@host[:port]`, read from a labgrid environment file, or acquired as a place
-from a labgrid coordinator (so a team runs the same command against any board of its labs).
+on the fly from `user@host[:port]` or an SSH config alias, read from a labgrid environment file, or
+acquired as a place from a labgrid coordinator (so a team runs the same command against any board
+of its labs).
 
 What bench and the PlatformIO upload need of a board: its machine (`uname -m`), files put into a
 folder there, and a command run there. A board may carry a run prefix (for example
@@ -14,6 +15,7 @@ import logging
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -22,12 +24,17 @@ from pathlib import Path
 from common.errors import SuiteError
 
 CONNECT_TIMEOUT = 8.0  # seconds labgrid keeps trying to reach a board before giving up
+COORDINATOR = "127.0.0.1:20408"  # labgrid's own default coordinator address
 REMOTE_ROOT = "rt-music-bench"  # on the board, under the login's home
 # What `uname -m` says on a board each build runs on (an armv7 program also runs on a 64-bit kernel
 # that has 32-bit support).
 MACHINES = {"x86": ("x86_64",), "aarch64": ("aarch64", "arm64"), "armv7": ("armv7l", "armv8l", "aarch64")}
 EMULATED = {"qemu-aarch64": "aarch64", "qemu-arm": "armv7l"}  # a run prefix's emulator: its machine
 TIMED_OUT, SSH_FAILED = 124, 255  # exit codes of coreutils `timeout` and of ssh itself
+# What an SSH config alias may look like: a host name's characters (ssh -G refuses others anyway,
+# and a leading "-" would read as an option).
+ALIAS = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
+DEVICE_FORMS = "user@host, user@host:port or an SSH config alias"
 
 
 @dataclass
@@ -38,11 +45,12 @@ class Board:
     release: list = field(default_factory=list)  # what close() undoes, last first
     machine_name: str = ""  # what machine() found, once checked
     root: str = REMOTE_ROOT  # the folder programs go under (relative: in the login's home)
+    alias: str = ""  # the SSH config alias it was reached by, if it was
 
     @property
     def label(self) -> str:
-        """The board in a file name: its host (and port) or place, nothing else."""
-        name = self.name.split("@")[-1].removeprefix("place ").removesuffix(":22")
+        """The board in a file name: its alias, or its host (and port), or place, nothing else."""
+        name = self.alias or self.name.split("@")[-1].removeprefix("place ").removesuffix(":22")
         return re.sub(r"[^A-Za-z0-9._-]+", "-", name)
 
     def machine(self) -> str:
@@ -98,24 +106,85 @@ class Board:
             self.release.pop()()
 
 
+@dataclass(frozen=True)
+class Address:
+    """Where a board is reached: as given (user@host[:port]), or as ssh resolves an alias."""
+
+    user: str
+    host: str
+    port: int
+    keyfile: str | None = None  # the alias's identity file (the first that exists), if any
+    alias: str = ""
+
+    @property
+    def name(self) -> str:
+        where = f"{self.user}@{self.host}:{self.port}"
+        return f"{self.alias} ({where})" if self.alias else where
+
+
+def default_coordinator() -> str:
+    """The labgrid coordinator of a place: $LG_COORDINATOR (as labgrid's own tools read it), else labgrid's default."""
+    return os.environ.get("LG_COORDINATOR", COORDINATOR)
+
+
 def parse_device(device: str) -> tuple[str, str, int]:
     """(user, host, port) of `user@host[:port]`."""
     user, at, rest = device.rpartition("@")
     host, colon, port = rest.partition(":")
     if not at or not user or not host or (colon and not port.isdigit()):
-        raise SuiteError(f"--device {device!r}: give the board as user@host or user@host:port")
+        raise SuiteError(f"--device {device!r}: give the board as {DEVICE_FORMS}")
     return user, host, int(port) if colon else 22
 
 
-def connect(device: str, keyfile: str | None = None, run_prefix: str = "", timeout: float = CONNECT_TIMEOUT) -> Board:
-    """A board from `user@host[:port]`: a NetworkService and SSHDriver made on the fly."""
+def address(device: str, ssh_config: Path | None = None) -> Address:
+    """`user@host[:port]` as given; anything else is an SSH config alias, read as ssh itself reads
+    it (`ssh -G`: the config file, ~/.ssh/config unless `ssh_config` names another), so labgrid
+    reaches the host `ssh <alias>` reaches, as that user, on that port, with that key. Only these
+    four settings are carried: labgrid runs ssh with its own options (a ProxyJump is not kept)."""
+    if "@" in device:
+        return Address(*parse_device(device))
+    if not ALIAS.fullmatch(device):
+        raise SuiteError(f"--device {device!r}: give the board as {DEVICE_FORMS}")
+    if ssh_config is not None and not Path(ssh_config).is_file():
+        raise SuiteError("no such SSH config file (--ssh-config)", ssh_config)
+    ssh = shutil.which("ssh")
+    if ssh is None:
+        raise SuiteError(f"--device {device}: an SSH config alias needs ssh (make setup installs openssh-client)")
+    config = ["-F", str(ssh_config)] if ssh_config is not None else []
+    done = subprocess.run([ssh, "-G", *config, device], capture_output=True, text=True, timeout=60)
+    if done.returncode != 0:
+        why = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
+        raise SuiteError(f"--device {device}: ssh -G cannot resolve this alias ({why})")
+    settings: dict[str, str] = {}
+    identities = []
+    for line in done.stdout.splitlines():
+        key, _, value = line.partition(" ")
+        if key.lower() == "identityfile":  # listed once each, ssh's defaults when the config names none
+            identities.append(value)
+        else:
+            settings.setdefault(key.lower(), value)
+    keyfile = next((str(p) for p in (Path(v).expanduser() for v in identities) if p.is_file()), None)
+    return Address(settings["user"], settings["hostname"], int(settings["port"]), keyfile, device)
+
+
+def connect(
+    device: str,
+    keyfile: str | None = None,
+    run_prefix: str = "",
+    timeout: float = CONNECT_TIMEOUT,
+    ssh_config: Path | None = None,
+) -> Board:
+    """A board from `user@host[:port]` or an SSH config alias (address()): a NetworkService and
+    SSHDriver made on the fly. `keyfile` wins over the alias's identity file."""
     from labgrid import Target
     from labgrid.resource import NetworkService
 
-    user, host, port = parse_device(device)
-    target = Target(device)
-    NetworkService(target, name=None, address=host, username=user, port=port)
-    return _activate(target, f"{user}@{host}:{port}", keyfile, run_prefix, timeout)
+    where = address(device, ssh_config)
+    target = Target(where.name)
+    NetworkService(target, name=None, address=where.host, username=where.user, port=where.port)
+    board = _activate(target, where.name, keyfile or where.keyfile, run_prefix, timeout)
+    board.alias = where.alias
+    return board
 
 
 def from_environment(path: Path, keyfile: str | None = None, run_prefix: str = "") -> Board:

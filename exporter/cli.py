@@ -1,5 +1,5 @@
-"""`python -m exporter export|import|validate`: RTNeural JSON, C++ headers for every engine, test
-vectors and the manifest, for our models (from their checkpoints alone) and for model files of
+"""`python -m exporter export|import|validate|subset`: RTNeural JSON, C++ headers for every engine,
+test vectors and the manifest, for our models (from their checkpoints alone) and for model files of
 other projects (RTNeural JSON, AIDA-X, GuitarML, Neural Amp Modeler, TorchScript)."""
 
 from __future__ import annotations
@@ -9,29 +9,35 @@ import sys
 import time
 from pathlib import Path
 
-from common import cli, layout, rtneural
+from common import cli, layout, manifest, rtneural
 from common.errors import SuiteError
 from exporter.layers import ExportError
 
+# `import --seconds`: of test signal for a model whose file carries no reference. The int8 engine's
+# expected outputs are its arithmetic stepped in numpy (~0.5 ms a step for a GRU-8): a minute at
+# 48 kHz is some 25 minutes of it, the most an import should take.
+MAX_SECONDS = 60.0
+
 
 def create_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m exporter", description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = cli.parser("python -m exporter", __doc__)
+    sub = cli.commands(parser)
+    for add in (add_export, add_import, add_validate, add_subset):
+        add(sub)
+    return parser
 
-    def command(name: str, func, help: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-        p.add_argument("--out", type=Path, default=layout.MODELS_DIR, help="the export folder")
-        p.set_defaults(func=func)
-        return p
 
-    p = command("export", export, "our models, from their best checkpoints (keeps the imported models)")
-    p.add_argument("--models", default="all", help="comma-separated names of our models, or all")
-    p.add_argument("--checkpoints", type=Path, default=layout.CHECKPOINTS)
+def add_export(sub) -> None:
+    p = cli.command(sub, "export", export, "our models, from their best checkpoints (keeps the imported models)")
+    p.add_argument("--out", type=Path, default=layout.MODELS_DIR, help="the export folder")
+    p.add_argument("--models", default=layout.ALL, help="comma-separated names of our models, or all")
+    p.add_argument("--checkpoints", type=Path, default=layout.CHECKPOINTS, help="where our models' checkpoints are")
 
-    p = command("import", import_, "model files of other projects, added to the export folder")
-    p.add_argument("files", nargs="+", type=Path, metavar="FILE")
+
+def add_import(sub) -> None:
+    p = cli.command(sub, "import", import_, "model files of other projects, added to the export folder")
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE", help="the model files")
+    p.add_argument("--out", type=Path, default=layout.MODELS_DIR, help="the export folder")
     p.add_argument("--name", help="the model's name (snake_case), for one model; default: from the file name")
     p.add_argument("--rate", choices=layout.RATES, help="one step per audio sample or per block; default: the format's")
     p.add_argument(
@@ -39,7 +45,7 @@ def create_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--seconds",
-        type=float,
+        type=cli.number(0, MAX_SECONDS, above=True),
         default=1.0,
         help="test signal for an audio model whose file carries no reference",
     )
@@ -50,31 +56,48 @@ def create_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-validate", action="store_true", help="skip the validation after the import")
 
-    p = command("validate", validate, "check an export folder from its files (and our checkpoints)")
-    p.add_argument("--models", default="all", help="comma-separated model names of the folder, or all")
+
+def add_validate(sub) -> None:
+    p = cli.command(sub, "validate", validate, "check an export folder from its files (and our checkpoints)")
+    p.add_argument("--out", type=Path, default=layout.MODELS_DIR, help="the export folder")
+    p.add_argument("--models", default=layout.ALL, help="comma-separated model names of the folder, or all")
     p.add_argument("--checkpoints", type=Path, default=layout.CHECKPOINTS, help="where our models' checkpoints are")
-    p.add_argument("--build-dir", type=Path, default=layout.PROJECT / "build" / "check")
-    p.add_argument("--backend", choices=rtneural.BACKENDS, default="eigen")
+    p.add_argument(
+        "--build-dir", type=Path, default=layout.PROJECT / "build" / "check", help="where the checks compile"
+    )
+    p.add_argument("--backend", choices=rtneural.BACKENDS, default="eigen", help="RTNeural's backend for its checks")
     p.add_argument("--no-rtneural", action="store_true", help="skip the RTNeural compile checks")
-    return parser
+
+
+def add_subset(sub) -> None:
+    p = cli.command(
+        sub, "subset", subset, "an export folder of some models of another, every file derived as export writes it"
+    )
+    p.add_argument("--models", required=True, help="comma-separated model names of the --from folder")
+    p.add_argument(
+        "--from", dest="source", type=Path, default=layout.MODELS_DIR, metavar="FOLDER", help="the export to take from"
+    )
+    p.add_argument("--out", type=Path, required=True, metavar="FOLDER", help="the new export folder (replaced whole)")
 
 
 def main(argv=None) -> int:
-    args = create_parser().parse_args(argv)
+    parser = create_parser()
 
-    def work() -> int:
+    def work(args: argparse.Namespace) -> int:
         try:
-            return args.func(args)
+            return args.handler(args)
         except ExportError as exc:
             raise SuiteError(str(exc)) from None
 
-    return cli.guard(work, lambda: f"{args.out} is as it was before this command")
+    args = parser.parse_args(argv)
+    return cli.guard(lambda: work(args), lambda: f"{args.out} is as it was before this command")
 
 
 def export(args) -> int:
     from exporter.export import export_all
     from models.catalog import select
 
+    cli.refuse_overwrite([("--out", args.out)], [("--checkpoints", args.checkpoints)])
     t0 = time.time()
     exports = export_all(select(args.models), args.checkpoints, args.out)
     for m in exports:
@@ -89,8 +112,7 @@ def export(args) -> int:
 def import_(args) -> int:
     from exporter.importer import import_files
 
-    if not 0 < args.seconds <= 60:
-        raise SuiteError(f"--seconds {args.seconds}: give a length from 0 to 60 seconds")
+    cli.refuse_overwrite([("--out", args.out)], [("FILE", f) for f in args.files])
     t0 = time.time()
     prefixes = args.prefixes.split(",") if args.prefixes else None
     new = import_files(args.files, args.out, args.name, args.rate, args.seconds, prefixes, args.trust_code)
@@ -136,3 +158,19 @@ def report(out: Path, models: str, checkpoints, build_dir: Path, backend: str, u
         f"{layout.PARITY_TOLERANCE:g} of their reference, in {time.time() - t0:.1f} s"
     )
     return 1 if bad else 0
+
+
+def subset(args) -> int:
+    """The models named, read back from the --from folder and written into --out by the same
+    writer as export and import (bench run --models builds its harness from such a folder)."""
+    from exporter import folder
+    from exporter.validate import names, select
+
+    wanted = names(args.models)
+    cli.refuse_overwrite([("--out", args.out)], [("--from", args.source)])
+    doc = manifest.load(args.source)
+    keep = {m["name"] for m in select(doc, wanted, args.source)}
+    models = [m for m in folder.read(args.source) if m.name in keep]  # in export order: the tables'
+    folder.write(args.out, models, doc["project_commit"])
+    print(f"wrote {len(models)} of {len(doc['models'])} models of {args.source} into {args.out}/")
+    return 0

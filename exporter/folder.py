@@ -24,7 +24,7 @@ import numpy as np
 
 from common import atomic, jsonfile, layout, manifest
 from common.errors import SuiteError
-from exporter import engine, header, jsonio, quality, runtime, tables
+from exporter import engine, header, jsonio, quality, runtime, tables, vectors
 from exporter.layers import ExportError, count, rtneural_problem, sizes, walk
 
 # The metadata block of each model JSON: 3 adds `rate` and `skip`, and makes training fields optional.
@@ -76,6 +76,8 @@ def prepare(name: str, model_json: dict, inputs, outputs, row: dict, extra_vecto
     arithmetic), once, and kept in the vectors file."""
     inputs = np.asarray(inputs, np.float32)
     outputs = np.asarray(outputs, np.float32)
+    if problem := vectors.too_few(len(inputs)):  # what no reader takes: a longer --seconds or reference
+        raise SuiteError(f"model {name}: {problem}")
     model = Model(name, model_json, {**(extra_vectors or {}), "inputs": inputs, "outputs": outputs}, row)
     if tables.GENERATED.name in model.unavailable:
         raise SuiteError(f"the generated engine cannot run it: {model.unavailable[tables.GENERATED.name]}")
@@ -112,13 +114,10 @@ def read(out_dir: Path, older: str = "refuse") -> list[Model]:
     return models
 
 
-MAX_VECTOR_BYTES = 512 << 20
-
-
 def read_vectors(path: Path, in_size: int, out_size: int) -> dict:
     """A vectors file: `inputs` [steps][in_size] (finite), `outputs` and each engine's outputs
     [steps][out_size]; SuiteError names the file and what is wrong."""
-    doc = jsonfile.read(path, MAX_VECTOR_BYTES, "test vectors")
+    doc = jsonfile.read(path, jsonfile.VECTORS_BYTES, "test vectors")
     if not isinstance(doc, dict):
         raise SuiteError("not a test vectors object", path)
     out = dict(doc)
@@ -131,6 +130,7 @@ def read_vectors(path: Path, in_size: int, out_size: int) -> dict:
     for key, width, value in tables_:
         if value is None:
             raise SuiteError(f"no {key!r} in the test vectors", path)
+        vectors.check_numbers(key, value, path)
         try:
             a = np.asarray(value, dtype=np.float32)
         except (ValueError, TypeError) as exc:
@@ -141,6 +141,8 @@ def read_vectors(path: Path, in_size: int, out_size: int) -> dict:
             what = "output" if key == "outputs" else key
             raise SuiteError(f"{len(arrays['inputs'])} input steps but {len(a)} {what} steps", path)
         arrays[key] = a
+    if problem := vectors.too_few(len(arrays["inputs"])):
+        raise SuiteError(problem, path)
     if not np.isfinite(arrays["inputs"]).all():
         raise SuiteError("an input is NaN or infinite", path)
     out["inputs"], out["outputs"] = arrays["inputs"], arrays["outputs"]
@@ -187,7 +189,7 @@ def row(m: Model) -> dict:
             "dtype": eng.precision,
             "tolerance": layout.PARITY_TOLERANCE,
             # what the rounding costs: against the reference outputs (PyTorch's, or the file's)
-            "error_vs_float32": float(np.abs(got - ref).max()),
+            "error_vs_float32": _finite(np.abs(got - ref).max()),
         }
         if eng.precision != "float32":
             entry["snr_db"] = _finite(quality.snr_db(ref, got))
@@ -277,9 +279,9 @@ def check_replaceable(out_dir: Path) -> None:
         raise SuiteError("not a folder: give --out a folder for the export", out_dir)
     ours = {manifest.NAME, "validation.json"}
     try:  # an earlier export of any version lists its files; a damaged manifest lists none
-        listed = json.loads((out_dir / manifest.NAME).read_text()).get("sha256", {})
+        listed = jsonfile.read(out_dir / manifest.NAME, jsonfile.MANIFEST_BYTES, "manifest").get("sha256", {})
         ours |= {name for name in listed if isinstance(name, str)}
-    except (OSError, ValueError, AttributeError):
+    except (SuiteError, AttributeError):
         pass
     strangers = sorted(
         p.name for p in out_dir.iterdir() if p.name not in ours and not (p.is_file() and p.suffix in (".json", ".h"))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import cgen, layout
+from common import cgen, jsonfile, layout
 from common.errors import SuiteError
 from common.git import project_commit
 from exporter import folder, formats, jsonio, runtime, signal
@@ -31,7 +31,7 @@ DEFAULT_SECONDS = 1.0
 
 
 def sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return jsonfile.sha256(path, jsonfile.IMPORT_BYTES, "model file", "check the path")
 
 
 def vectors_for(imp: Imported, rate: str, seconds: float) -> tuple[np.ndarray, np.ndarray, str]:

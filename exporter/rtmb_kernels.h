@@ -466,6 +466,14 @@ inline float quantize(const float* __restrict x, std::int8_t* __restrict q) noex
 }
 
 #if !defined(__ARM_NEON) && defined(__ARM_FEATURE_DSP)
+// The groups of inputs sums_dsp's stack buffer holds, from a layer's size at compile time: 256
+// (1,024 inputs) for every layer up to that, so they all share one copy per width, and a wider
+// layer's own count, in a copy of its own. (A buffer the caller passed in instead took a register
+// from the inner loop, which then reloaded its end: +1.8% instructions per step of the int8
+// EmotionRecognizer.)
+constexpr int kDspGroups = 1024 / kGroup;
+constexpr int dsp_capacity(int groups) { return groups > kDspGroups ? groups : kDspGroups; }
+
 // Cortex-M7: per output one 32-bit load of its four weights, sign-extended in pairs (sxtb16 takes
 // bytes 0 and 2, and with ror #8 bytes 1 and 3) into two dual 16-bit multiply-adds; the
 // activations' pairs are extended once per block. Out of line, with run-time sizes: inlined into a
@@ -473,14 +481,15 @@ inline float quantize(const float* __restrict x, std::int8_t* __restrict q) noex
 // width (kBlock and the tails), the number of groups at run time: left to itself GCC cloned it for
 // constant sizes as the call sites happened to suggest, and an unrelated model's change moved
 // another's instruction count by 5-7%. Sums the outputs [0, width / 4 * 4), four at a time.
-template <int width>
+// capacity: the groups its buffer of pairs holds, dsp_capacity(groups).
+template <int width, int capacity>
 __attribute__((noinline, noclone)) void sums_dsp(const std::int8_t* __restrict W,
                                                  const std::int8_t* __restrict q,
                                                  std::int32_t* __restrict acc, int groups) noexcept {
     // Words read in place: the weights are 64-byte aligned and each group of four outputs is 16
     // bytes, so GCC may load them two at a time (ldrd); may_alias, as they are int8 objects.
     typedef std::uint32_t Word __attribute__((may_alias, aligned(4)));
-    std::uint32_t pairs[2 * 1024 / kGroup];
+    std::uint32_t pairs[2 * capacity];
     for (int g = 0; g < groups; ++g) {
         const std::uint32_t word = *reinterpret_cast<const Word*>(q + g * kGroup);
         pairs[2 * g] = __sxtb16(word);
@@ -636,7 +645,7 @@ inline void sums(const std::int8_t* __restrict W, [[maybe_unused]] const std::in
         }
     }
 #elif defined(__ARM_FEATURE_DSP)
-    sums_dsp<Width>(W, q, acc, Groups);
+    sums_dsp<Width, dsp_capacity(Groups)>(W, q, acc, Groups);
 #endif
     for (int o = kDone; o < Width; ++o) {  // what the vector paths leave
         std::int32_t sum = 0;

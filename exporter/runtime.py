@@ -7,23 +7,41 @@ from pathlib import Path
 
 import numpy as np
 
-from common import jsonfile
+from common import jsonfile, manifest
 from common.errors import SuiteError
 from exporter.layers import BY_JSON_TYPE, activation, lstm, sizes, walk
 
 MAX_SIZE = 1 << 20  # no layer of a real-time model is wider; a larger size field is refused
-MAX_BYTES = 256 << 20
 
 
 def read(path: str | Path) -> dict:
     """An RTNeural model JSON, checked (structure, sizes, every weight's shape, finite numbers) before
-    any of it is used; SuiteError names the file and what is wrong."""
+    any of it is used; SuiteError names the file and what is wrong. A JSON of an export folder (its
+    manifest.json lists it) must be the one export wrote: an edited one stops here, in one line."""
     path = Path(path)
-    doc = jsonfile.read(path, MAX_BYTES, "model JSON")
+    recorded = exported_sha256(path)
+    if recorded is not None:
+        problem = manifest.changed(path, recorded)
+        if problem:
+            raise SuiteError(problem, path)
+    doc = jsonfile.read(path, jsonfile.MODEL_JSON_BYTES, "model JSON")
     problem = check(doc)
     if problem:
         raise SuiteError(f"not a model this suite reads: {problem}", path)
     return doc
+
+
+def exported_sha256(path: Path) -> str | None:
+    """The sha256 the manifest beside `path` records for it, or None where there is no export of
+    this suite around it (a model file of another project, a folder with some other manifest.json)."""
+    listing = path.parent / manifest.NAME
+    if not listing.is_file():
+        return None
+    try:
+        ours = manifest.schema_of(listing) == manifest.SCHEMA_ID
+    except SuiteError:
+        return None  # not JSON: some other tool's manifest.json (a damaged one of ours: its readers say so)
+    return manifest.load(path.parent)["sha256"].get(path.name) if ours else None
 
 
 def _size(value) -> int | None:

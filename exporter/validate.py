@@ -15,6 +15,7 @@ A NaN or infinite error is a failure wherever a tolerance is checked.
 from __future__ import annotations
 
 import json
+import math
 import re
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +32,7 @@ from exporter.layers import count
 CHECK_SOURCE = Path(__file__).with_name("check_model.cpp")
 ENGINE_CHECK_SOURCE = Path(__file__).with_name("check_engine.cpp")
 CPP_PATHS = ("json_parser", "modelt_parse_json", "header")
+VALIDATION = "validation.json"  # the verdict, beside the export
 # The generated engine is held to emlearn's standard: no warning at all, none about float precision.
 STRICT = ("-Wall", "-Wextra", "-Wdouble-promotion", "-Wfloat-conversion", "-Werror")
 
@@ -55,14 +57,23 @@ class Report:
 
 
 def check_files(doc: dict, out_dir: Path, names: list[str]) -> list[str]:
+    """`<file>: <why>` for each named file that is not the one export wrote (missing or edited)."""
     problems = []
     for name in names:
-        path = out_dir / name
-        if not path.is_file():
-            problems.append(f"{path}: missing; export again (make export)")
-        elif manifest.sha256(path) != doc["sha256"].get(name):
-            problems.append(f"{path}: changed since export (sha256 differs from the manifest); export again")
+        problem = manifest.changed(out_dir / name, doc["sha256"].get(name))
+        if problem:
+            problems.append(f"{out_dir / name}: {problem}")
     return problems
+
+
+def compiled_files(doc: dict) -> list[str]:
+    """Every file the engine checks compile: each generated engine's umbrella, table, kernels, every
+    model's header and the C++ test vectors (all models', whichever are validated)."""
+    names = []
+    for engine in engines.PRECISIONS:
+        if engine in doc["engines"]:
+            names += [*manifest.engine_files(doc, engine), doc["engines"][engine]["vectors"]]
+    return list(dict.fromkeys(names))
 
 
 def check_python(m: dict, doc: dict, out_dir: Path, checkpoints: Path | None) -> Report:
@@ -224,7 +235,13 @@ def validate(
     out_dir = Path(out_dir)
     build_dir = Path(build_dir or layout.PROJECT / "build" / "check")
     doc = manifest.load(out_dir)
-    reports = [check_python(m, doc, out_dir, checkpoints) for m in select(doc, names(models), out_dir)]
+    rows = select(doc, names(models), out_dir)
+    # A validation that does not finish leaves no earlier verdict behind to be read as this one's.
+    (out_dir / VALIDATION).unlink(missing_ok=True)
+    # Nothing is compiled from an edited file: the first one stops the validation, in one line.
+    for name in compiled_files(doc):
+        manifest.verify(out_dir, doc, [name])
+    reports = [check_python(m, doc, out_dir, checkpoints) for m in rows]
     for engine in engines.PRECISIONS:
         if engine in doc["engines"]:
             check_generated(reports, doc, out_dir, build_dir, engine)
@@ -238,10 +255,10 @@ def validate(
             list(pool.map(lambda r: check_rtneural(r, out_dir, build_dir, found, backend), runs))
     for rep in reports:
         for path, err in rep.errors.items():
-            if not layout.within(err, rep.tolerance):
+            if not layout.within(err, rep.tolerance):  # a NaN error ("nan") fails here too
                 rep.problems.append(f"{path}: max abs error {err:.3g} against the reference exceeds {rep.tolerance:g}")
     atomic.write_json(
-        out_dir / "validation.json",
+        out_dir / VALIDATION,
         {
             "tolerance": layout.PARITY_TOLERANCE,
             "rtneural": None
@@ -256,7 +273,8 @@ def validate(
                     "checkpoint": None if r.checkpoint is None else str(r.checkpoint),
                     "ok": r.ok,
                     "parameter_counts": r.counts,
-                    "max_abs_error": r.errors,
+                    # null where the error is not a number (the problem says why)
+                    "max_abs_error": {k: e if math.isfinite(e) else None for k, e in r.errors.items()},
                     "problems": r.problems,
                 }
                 for r in reports

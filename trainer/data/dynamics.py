@@ -13,7 +13,7 @@ import numpy as np
 
 from models import layouts
 from trainer.data import midi
-from trainer.data.base import Sequence, read_table
+from trainer.data.base import Sequence, index_split, read_table
 
 VERSION = "dynamics-1"
 TARGET = "dynamics"
@@ -30,8 +30,8 @@ def jobs(data_dir: Path):
 def index(data_dir: Path) -> list[tuple[Path, str]]:
     out = []
     for table in sorted(data_dir.rglob("maestro-v*.csv")):
-        for row in read_table(table, ("midi_filename",)):
-            out.append((table.parent / row["midi_filename"], row.get("split") or "train"))
+        for number, row in enumerate(read_table(table, ("midi_filename",)), 2):
+            out.append((table.parent / row["midi_filename"], index_split(row, number, table)))
     return out
 
 

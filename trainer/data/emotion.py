@@ -9,13 +9,15 @@ by a fixed signed log so that no statistic of the data has to travel with the mo
 from __future__ import annotations
 
 import csv
+import io
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from models import layouts
+from common import jsonfile
 from common.errors import SuiteError
+from models import layouts
 from trainer.data.base import Sequence, read_table
 
 VERSION = "emotion-1"
@@ -71,10 +73,10 @@ def parse(path: Path, annotations: tuple[dict, dict]) -> list[Sequence]:
     song = path.stem
     if song not in valence or song not in arousal:
         raise ValueError(f"song {song} has no valence/arousal annotation")
-    with open(path, newline="") as f:
-        reader = csv.reader(f, delimiter=";")
-        header = next(reader)
-        rows = [r for r in reader if r]
+    text = jsonfile.read_bytes(path, jsonfile.DATA_TABLE_BYTES, "song's feature table", "no such file").decode("utf-8")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=";")
+    header = next(reader)
+    rows = [r for r in reader if r]
     if header[0].strip() != "frameTime" or len(header) < FEATURES + 1:
         raise ValueError(f"expected frameTime and {FEATURES}+ feature columns, got {len(header)} columns")
     table = np.array([[float(v) for v in r[: FEATURES + 1]] for r in rows])

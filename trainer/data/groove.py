@@ -18,7 +18,7 @@ import numpy as np
 from models import layouts
 from trainer.data import midi
 from common.errors import SuiteError
-from trainer.data.base import Sequence, read_table
+from trainer.data.base import Sequence, index_split, read_table
 
 VERSION = "groove-1"
 TARGET = "groove"
@@ -46,7 +46,7 @@ def index(data_dir: Path) -> list[tuple[Path, float, str]]:
                 bpm = float("nan")
             if not 1 <= bpm <= 1000:
                 raise SuiteError(f"line {number}: bpm {row['bpm']!r} is not a tempo", table)
-            out.append((table.parent / row["midi_filename"], bpm, row.get("split") or "train"))
+            out.append((table.parent / row["midi_filename"], bpm, index_split(row, number, table)))
     return out
 
 
