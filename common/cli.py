@@ -11,6 +11,7 @@ import copy
 import itertools
 import math
 import os
+import re
 import signal
 import sys
 import threading
@@ -182,11 +183,12 @@ def _onto(out: Path, src: Path) -> str | None:
 
 
 def model_names(text: str) -> tuple[str, ...] | None:
-    """`--models` as every tool takes it: None for `all`, else the comma-separated names, each once,
-    in the order given; an empty name or one named twice is the user's error."""
+    """`--models` as every tool takes it: None for `all`, else the comma-separated names in snake case
+    (a display name such as GroovePredictor as groove_predictor), each once, in the order given; an
+    empty name or one named twice is the user's error."""
     if text.strip() == layout.ALL:
         return None
-    names = tuple(n.strip() for n in text.split(","))
+    names = tuple(re.sub(r"(?<!^)(?=[A-Z])", "_", n.strip()).lower() for n in text.split(","))
     if not all(names):
         raise SuiteError(f"--models {text!r}: an empty name; give comma-separated names or {layout.ALL}")
     twice = next((n for n in names if names.count(n) > 1), None)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import atomic, cxx, engines, layout, manifest, rtneural, table
+from common import atomic, cli, cxx, engines, layout, manifest, rtneural, table
 from common.errors import SuiteError
 from exporter import folder, runtime, vectors
 from exporter.layers import count
@@ -200,17 +199,9 @@ def check_generated(reports: list[Report], doc: dict, out_dir: Path, build_dir: 
 
 
 def names(text: str) -> list[str] | None:
-    """`--models` as given: None for "all", else the names in snake case (a display name such as
-    GroovePredictor as groove_predictor), each once; checked before anything is read."""
-    if text.strip() == "all":
-        return None
-    out = [re.sub(r"(?<!^)(?=[A-Z])", "_", n.strip()).lower() for n in text.split(",")]
-    if not all(out):
-        raise SuiteError(f"--models {text!r}: an empty name; give comma-separated names or all")
-    twice = next((n for n in out if out.count(n) > 1), None)
-    if twice:
-        raise SuiteError(f"--models {text!r}: {twice} is named twice")
-    return out
+    """`--models` as given (common.cli.model_names): checked before anything is read."""
+    picked = cli.model_names(text)
+    return None if picked is None else list(picked)
 
 
 def select(doc: dict, wanted: list[str] | None, where: Path) -> list[dict]:

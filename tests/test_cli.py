@@ -100,7 +100,10 @@ def run_argv(command: str, exported, tmp_path, *extra: str) -> list[str]:
     "models, says",
     [
         ("nosuch", "--models: unknown model 'nosuch'; {exported} has dynamics_engine, groove_predictor"),
-        ("groove_predictor,GroovePredictor", "--models: groove_predictor is named twice"),
+        (
+            "groove_predictor,GroovePredictor",
+            "--models 'groove_predictor,GroovePredictor': groove_predictor is named twice",
+        ),
         ("groove_predictor,,", "--models 'groove_predictor,,': an empty name; give comma-separated names or all"),
     ],
 )
