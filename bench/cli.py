@@ -23,7 +23,6 @@ MAX_CONNECT_TIMEOUT = 60.0
 LAYERS_MAX_SECONDS = 600.0
 LAYERS_MAX_ROUNDS = 1000
 MAX_THRESHOLD = 1000.0  # percent: a tenfold change; a looser gate would pass any real regression
-REPORT_WRITES = ("README.md", "index.html", "plots")  # what bench/report.py's render writes into --out
 REPORT_INPUTS = ("checkpoints", "models_dir", "peers", "layers")  # bench report's folders read besides RUNS
 
 
@@ -355,7 +354,7 @@ def run_layers(args) -> int:
 def run_report(args) -> int:
     inputs = [(RUNS, p) for p in args.runs]
     inputs += [(f"--{flag.replace('_', '-')}", getattr(args, flag)) for flag in REPORT_INPUTS]
-    cli.refuse_overwrite([("--out", args.out / name) for name in REPORT_WRITES], inputs)
+    cli.refuse_overwrite([("--out", args.out / name) for name in report.WRITES], inputs)
     written, warnings = report.render(args.runs, args.out, args.checkpoints, args.models_dir, args.peers, args.layers)
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)

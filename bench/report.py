@@ -27,6 +27,8 @@ from bench import baseline, boards, compare, figures, layer_results, lineup, res
 from common import atomic, jsonfile, layout, manifest
 from common.errors import SuiteError
 
+PAGE_MD, PAGE_HTML, PLOTS = "README.md", "index.html", "plots"  # what render writes into --out
+WRITES = (PAGE_MD, PAGE_HTML, PLOTS)
 BUDGET_BYTES = 4_000_000  # the design's budget for the five models' weights (~4 MB)
 KIND = {
     "measured": "measured on this CPU",
@@ -96,7 +98,7 @@ MARKDOWN = {
     Text: lambda b: b.text,
     Table: _md_table,
     Bullets: lambda b: "\n".join(f"- {item}" for item in b.items),
-    Image: lambda b: f"![{b.title}](plots/{b.name})",
+    Image: lambda b: f"![{b.title}]({PLOTS}/{b.name})",
 }
 
 
@@ -1083,11 +1085,11 @@ def render(
     out = Path(out)
     written = []
     for image in images(page):
-        atomic.write_bytes(out / "plots" / image.name, image.png)
-        written.append(out / "plots" / image.name)
-    atomic.write_text(out / "README.md", to_markdown(page))
-    atomic.write_text(out / "index.html", to_html(page))
-    return [out / "README.md", out / "index.html", *written], warnings
+        atomic.write_bytes(out / PLOTS / image.name, image.png)
+        written.append(out / PLOTS / image.name)
+    atomic.write_text(out / PAGE_MD, to_markdown(page))
+    atomic.write_text(out / PAGE_HTML, to_html(page))
+    return [out / PAGE_MD, out / PAGE_HTML, *written], warnings
 
 
 def build(
