@@ -52,10 +52,16 @@ def newest(paths: list[Path]) -> tuple[list[Figure], list[Timing], list[str], li
         named = "; ".join(w.removeprefix("skipped ") for w in warnings[:3]) + ("; ..." if len(warnings) > 3 else "")
         why = f" ({len(warnings)} skipped: {named})"
         raise SuiteError("no result files here" + (why if warnings else ""), paths[0])
+    figs, timings, sources = of_docs(docs, layer_docs)
+    return figs, timings, warnings, sources
+
+
+def of_docs(docs: list[dict], layer_docs: list[dict]) -> tuple[list[Figure], list[Timing], list[str]]:
+    """`newest` on documents already read (bench report reads them once for all its sections)."""
     latest, newest_layers = figures.latest(docs), layer_results.latest(layer_docs)
     figs = [f for d in latest for f in figures.of(d)] + [f for d in newest_layers for f in layer_results.figures_of(d)]
     sources = [d["id"] for d in [*latest, *newest_layers]]
-    return figs, [figures.timing(d) for d in latest], warnings, sources
+    return figs, [figures.timing(d) for d in latest], sources
 
 
 def compare(base: list[Figure], current: list[Figure], threshold: float) -> list[Row]:

@@ -3,8 +3,8 @@ it on a given core: the static pipeline half of the per-board estimates (bench/b
 
 The loop is found in the disassembly: a backward branch within a function closes a loop; of those
 with no division in them (the activations' loops divide), the one doing the most multiply-adds
-per iteration (counted from its instructions, below) is the kernel the models' matrices run
-through."""
+per iteration (counted from its instructions, below; for an int8 engine, the most integer ones) is
+the kernel the models' matrices run through."""
 
 from __future__ import annotations
 
@@ -22,18 +22,18 @@ TRIPLES = {
     "cortex-m7-2mb": "thumbv7em-none-eabihf",
 }
 MAX_BODY = 200  # instructions: longer bodies are straight-line code, not an inner loop
-# multiply-adds one instruction does: (mnemonic pattern, operand pattern or None, count)
+# multiply-adds one instruction does: (mnemonic pattern, operand pattern or None, count, integer?)
 MACS = [
-    (r"^fmla$", r"\.4s", 4),
-    (r"^fmla$", r"\.2s", 2),
-    (r"^(fmla|fmadd)$", None, 1),
-    (r"^sdot$", None, 16),
-    (r"^(smull|smull2|smlal|smlal2|umull|umull2)$", r"\.8h", 8),
-    (r"^(vfma|vmla)\.f32$", r"\bq\d+", 4),
-    (r"^(vfma|vmla)\.f32$", r"\bd\d+", 2),
-    (r"^(vfma|vmla)\.f32$", None, 1),
-    (r"^(vmull|vmlal)\.s8$", None, 8),
-    (r"^smlad$", None, 2),
+    (r"^fmla$", r"\.4s", 4, False),
+    (r"^fmla$", r"\.2s", 2, False),
+    (r"^(fmla|fmadd)$", None, 1, False),
+    (r"^sdot$", None, 16, True),
+    (r"^(smull|smull2|smlal|smlal2|umull|umull2)$", r"\.8h", 8, True),
+    (r"^(vfma|vmla)\.f32$", r"\bq\d+", 4, False),
+    (r"^(vfma|vmla)\.f32$", r"\bd\d+", 2, False),
+    (r"^(vfma|vmla)\.f32$", None, 1, False),
+    (r"^(vmull|vmlal)\.s8$", None, 8, True),
+    (r"^smlad$", None, 2, True),
 ]
 LINE = re.compile(r"^\s*([0-9a-f]+):\s+(\S+)\s*(.*)$")
 DIVIDE = re.compile(r"^(v?f?div|vdiv\.f32|fdiv|[su]div)")  # an activation loop (tanh's p / q), not a matrix
@@ -41,10 +41,11 @@ CONDITIONS = "eq|ne|cs|hs|cc|lo|mi|pl|vs|vc|hi|ls|ge|lt|gt|le|al"
 BRANCH = re.compile(rf"^(b|b\.({CONDITIONS})|b({CONDITIONS})(\.[nw])?|b\.[nw]|cbn?z|tbn?z)$")
 
 
-def macs(mnemonic: str, operands: str) -> int:
-    for name, operand, count in MACS:
+def macs(mnemonic: str, operands: str, integer: bool | None = None) -> int:
+    """Multiply-adds the instruction does (only integer or only float ones where `integer` says)."""
+    for name, operand, count, whole in MACS:
         if re.match(name, mnemonic) and (operand is None or re.search(operand, operands)):
-            return count
+            return count if integer is None or whole == integer else 0
     return 0
 
 
@@ -79,14 +80,22 @@ def loops(disassembly: str) -> list[dict]:
     return found
 
 
-def hottest(target: Target, program: Path) -> dict | None:
-    """The loop with the most multiply-adds per iteration, or None (no loop, or no objdump)."""
+def hottest(target: Target, program: Path, integer: bool = False) -> dict | None:
+    """The loop with the most multiply-adds per iteration, or None (no loop, or no objdump); with
+    `integer` (an int8 engine, whose small layers stay float32) the most integer multiply-adds, where
+    a loop has any: the float loop of a small layer may do more per iteration, but the weights are
+    mostly in the integer kernels."""
     tool = f"{target.toolchain}objdump"
     if target.name not in TRIPLES or not shutil.which(tool):
         return None
     listing = subprocess.run([tool, "-d", "--no-show-raw-insn", str(program)], capture_output=True, text=True)
-    candidates = loops(listing.stdout)
-    return max(candidates, key=lambda c: (c["macs"], -len(c["instructions"])), default=None)
+    return pick(loops(listing.stdout), integer)
+
+
+def pick(candidates: list[dict], integer: bool) -> dict | None:
+    """`hottest`'s choice among `loops`."""
+    whole = [c for c in candidates if integer and any(macs(mn, ops, True) for _, mn, ops in c["instructions"])]
+    return max(whole or candidates, key=lambda c: (c["macs"], -len(c["instructions"])), default=None)
 
 
 def cycles(target: Target, loop: dict, cpu: str) -> dict | None:

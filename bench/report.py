@@ -848,11 +848,11 @@ def _shown(path: Path) -> str:
 
 
 def gate_section(
-    current_paths: list[Path], baseline_path: Path, threshold: float
+    docs: list[dict], layer_docs: list[dict], baseline_path: Path, threshold: float
 ) -> tuple[Section, list[figures.Figure], list[str]]:
-    """The regression gate on these results against the baseline (bench compare's figures and
-    verdict), with the largest changes each way; the baseline's figures; warnings naming skipped
-    files."""
+    """The regression gate on these results (run and layers documents) against the baseline (bench
+    compare's figures and verdict), with the largest changes each way; the baseline's figures; a
+    warning where the baseline cannot be read."""
     where = _shown(baseline_path)
     if not baseline.is_baseline(baseline_path):
         text = f"No baseline at {where} (bench baseline update --reason ... makes one): nothing to compare with."
@@ -861,7 +861,7 @@ def gate_section(
         base, _, _ = compare.load_set([baseline_path])
     except SuiteError as exc:
         return Section(f"Regression gate: the baseline {where} cannot be read", [Text(str(exc))]), [], [str(exc)]
-    current, _, warnings = compare.load_set(current_paths)
+    current, _, _ = compare.of_docs(docs, layer_docs)
     rows = compare.compare(base, current, threshold)
     bad = compare.failed(rows)
     counts = defaultdict(int)
@@ -883,7 +883,7 @@ def gate_section(
     better = sorted((r for r in rows if r.change and r.change < 0), key=lambda r: r.change)
     top = worse[:TOP_CHANGES] + better[:TOP_CHANGES]
     blocks = [Text(text)] + ([Table(compare.HEAD, compare.cells(top))] if top else [])
-    return Section(f"Regression gate against {where}: {verdict} (threshold {threshold:g}%)", blocks), base, warnings
+    return Section(f"Regression gate against {where}: {verdict} (threshold {threshold:g}%)", blocks), base, []
 
 
 AUDIO_HEAD = ("model", "target", "engine", "timing", "ns/sample (p50)", "real time", "instructions/sample", "parity")
@@ -996,16 +996,6 @@ def precision_rows(checkpoints: Path) -> tuple[tuple, list[tuple]] | None:
     ]
 
 
-def latest_layers(layers_dir: Path, warnings: list[str]) -> list[dict]:
-    """The newest `bench layers` result of each target in `layers_dir` (none where it does not exist);
-    a file that is no result is skipped, with a warning naming it."""
-    if not Path(layers_dir).exists():
-        return []
-    _, docs, skipped = layer_results.load_all([layers_dir])
-    warnings += skipped
-    return [doc for doc in layer_results.latest(docs) if layers_columns(doc)]  # one with no figure: nothing to draw
-
-
 def layers_sections(doc: dict) -> list[Section]:
     """The report's section for one layers result, its plot first, and RTNeural's layer_bench beside."""
     target = doc["target"]["name"]
@@ -1101,15 +1091,17 @@ def build(
     baseline_path: Path | None,
 ) -> tuple[list[Section], list[str]]:
     """The page as sections, and warnings naming the files that were skipped."""
-    docs, warnings = results.load_many(runs)
+    # every file read once, for the tables, the layers sections and the gate alike
+    docs, every_layers, warnings = layer_results.load_all(
+        [*runs, *([layers_dir] if layers_dir and Path(layers_dir).is_dir() else [])]
+    )
     if not docs:
         raise SuiteError("no valid result files to report on", runs[0])
     latest = ordered(figures.latest(docs))
-    layer_docs = latest_layers(layers_dir, warnings) if layers_dir else []
+    layer_docs = [d for d in layer_results.latest(every_layers) if layers_columns(d)]  # none drawn without figures
     gate, base = None, []
     if baseline_path is not None:
-        current = [*runs, *([layers_dir] if layers_dir and Path(layers_dir).is_dir() else [])]
-        gate, base, more = gate_section(current, baseline_path, compare.DEFAULT_THRESHOLD)
+        gate, base, more = gate_section(docs, every_layers, baseline_path, compare.DEFAULT_THRESHOLD)
         warnings += more
     profiles = boards.load()
     assessed = boards.assess(docs, profiles)

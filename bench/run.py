@@ -352,7 +352,7 @@ def run_engines(
             bar.set_postfix_str(f"{engine}: callgrind")
             instructions = callgrind.per_block(built.program)
             bar.update()
-        loop = hot_loop(target, built.program, cores)
+        loop = hot_loop(target, built.program, cores, engines.PRECISIONS.get(engine) == "int8")
         for warning in output["warnings"]:
             tqdm.write(f"warning: {target.name} / {engine}: the harness says: {warning}", file=sys.stderr)
         key = engines.manifest_key(engine)
@@ -377,10 +377,11 @@ def run_engines(
     return docs, paths
 
 
-def hot_loop(target: targets.Target, program: Path, cores: set[str]) -> dict | None:
-    """The program's hottest inner loop and llvm-mca's cycles per iteration for it on each of
-    `cores` (those of the boards that run this target), for the per-board estimates."""
-    loop = mca.hottest(target, program) if cores else None
+def hot_loop(target: targets.Target, program: Path, cores: set[str], integer: bool) -> dict | None:
+    """The program's hottest inner loop (integer where `integer`: an int8 engine) and llvm-mca's
+    cycles per iteration for it on each of `cores` (those of the boards that run this target), for
+    the per-board estimates."""
+    loop = mca.hottest(target, program, integer) if cores else None
     if loop is None:
         return None
     per_core = {c: mca.cycles(target, loop, c) for c in sorted(cores)}

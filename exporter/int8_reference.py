@@ -14,6 +14,9 @@ here in the engine's own order of fused multiply-adds (FloatMatrix), which every
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 
 from exporter.layers import batchnorm, conv1d, lstm, prelu, walk
@@ -21,16 +24,26 @@ from exporter.layers.base import BLOCK, LANE, partial_sums, stored
 from models import quantize
 
 F = np.float32
-TANH_CLAMP = F(7.90531110763549805)
-# tanh's numerator p(y) = a1 + a3 y + ... + a13 y^6 over x and denominator q(y) = b0 + ... + b6 y^3
-# in y = x^2, lowest power first, evaluated as the C++ does (Estrin's scheme)
-TANH_P = [F(c) for c in (
-    4.89352455891786e-03, 6.37261928875436e-04, 1.48572235717979e-05, 5.12229709037114e-08,
-    -8.60467152213735e-11, 2.00018790482477e-13, -2.76076847742355e-16,
-)]  # fmt: skip
-TANH_Q = [F(c) for c in (4.89352518554385e-03, 2.26843463243900e-03, 1.18534705686654e-04, 1.19825839466702e-06)]
-
 WIDE = np.longdouble
+
+
+def header_floats(name: str) -> list[np.float32]:
+    """The float constant (or array) `name` as rtmb_kernels.h defines it: the header is the spec."""
+    match = re.search(rf"constexpr float {name}(?:\[\d*\])? = \{{?([^;}}]*)\}}?;", KERNELS_SOURCE)
+    if match is None:
+        raise LookupError(f"rtmb_kernels.h: no constexpr float {name}")
+    return [F(float(v.strip().rstrip("f"))) for v in match.group(1).split(",")]
+
+
+KERNELS_SOURCE = (Path(__file__).parent / "rtmb_kernels.h").read_text()
+# tanh(x) ~ x P(x^2) / Q(x^2), x clamped; sigmoid(x) = 0.5 + the same with coefficients scaled by
+# powers of 4 (exact), clamped at twice the bound: kTanh and kSigmoid in the header
+TANH = (header_floats("kTanhClamp")[0], header_floats("kTanhP"), header_floats("kTanhQ"))
+HALF_TANH_HALF = (
+    F(2) * TANH[0],
+    [c / F(4 ** (k + 1)) for k, c in enumerate(TANH[1])],
+    [c / F(4**k) for k, c in enumerate(TANH[2])],
+)
 
 
 def madd(a, b, c) -> np.ndarray:
@@ -38,23 +51,25 @@ def madd(a, b, c) -> np.ndarray:
     return np.add(np.multiply(a, b, dtype=WIDE), c, dtype=WIDE).astype(F)
 
 
-def tanh(x: np.ndarray) -> np.ndarray:
+def odd_rational(x: np.ndarray, rational) -> np.ndarray:
+    """rtmb::odd_rational: the clamp keeps a NaN, the polynomials in Estrin's scheme."""
+    clamp, a, b = rational
     x = np.asarray(x, F)
-    x = np.where(x < -TANH_CLAMP, -TANH_CLAMP, np.where(x > TANH_CLAMP, TANH_CLAMP, x)).astype(F)
+    x = np.where(x < -clamp, -clamp, np.where(x > clamp, clamp, x)).astype(F)
     y = x * x
     y2 = y * y
     y4 = y2 * y2
-    a = TANH_P
-    p03 = madd(y2, madd(y, a[3], a[2]), madd(y, a[1], a[0]))
-    p46 = madd(y2, a[6], madd(y, a[5], a[4]))
-    p = x * madd(y4, p46, p03)
-    b = TANH_Q
+    p = madd(y4, a[4], madd(y2, madd(y, a[3], a[2]), madd(y, a[1], a[0])))
     q = madd(y2, madd(y, b[3], b[2]), madd(y, b[1], b[0]))
-    return (p / q).astype(F)
+    return ((x * p) / q).astype(F)
+
+
+def tanh(x: np.ndarray) -> np.ndarray:
+    return odd_rational(x, TANH)
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
-    return madd(F(0.5), tanh(F(0.5) * np.asarray(x, F)), F(0.5))
+    return (F(0.5) + odd_rational(x, HALF_TANH_HALF)).astype(F)
 
 
 def softmax(x: np.ndarray) -> np.ndarray:

@@ -145,7 +145,18 @@ RTMB_INLINE T splat(float x) noexcept {
 }
 
 // x limited to [-c, c]; a NaN stays NaN.
-RTMB_INLINE float clamp(float x, float c) noexcept { return x < -c ? -c : (x > c ? c : x); }
+RTMB_INLINE float clamp(float x, float c) noexcept {
+#if !RTMB_VECTOR_LANES && \
+    (defined(__ARM_FEATURE_NUMERIC_MAXMIN) || (defined(__ARM_ARCH_7EM__) && (__ARM_FP & 8)))
+    // vmaxnm/vminnm, which an ARMv7E-M FPU with double precision has (FPv5-D16: the Cortex-M7's;
+    // no macro names FPv5 itself): two instructions where the selects below take two compares, two
+    // flag moves and branches. They return the number when one operand is NaN, so the NaN is kept
+    // by a test of its own.
+    return x != x ? x : __builtin_fminf(__builtin_fmaxf(x, -c), c);
+#else
+    return x < -c ? -c : (x > c ? c : x);
+#endif
+}
 #if RTMB_VECTOR_LANES
 RTMB_INLINE Lanes clamp(Lanes x, float c) noexcept {
 #if defined(__AVX__)
@@ -159,31 +170,73 @@ RTMB_INLINE Lanes clamp(Lanes x, float c) noexcept {
 }
 #endif
 
-// tanh as Eigen evaluates it in float: a clamped rational function of degree 13/6, max error
-// 2.9e-7 on [-10, 10]; a NaN passes through (the clamp keeps it), so parity sees it. One
-// definition for a float and for kLane of them (the same operations lane by lane, so the same
-// bits): GCC left loops of scalar calls scalar once it had unrolled them. The polynomials in
-// y = x^2 are evaluated in Estrin's scheme, not Horner's: a small recurrent layer's step waits on
-// two of these one after the other, and the scheme's depth is 4 multiply-adds where Horner's is 7.
+// tanh(x) ~ x P(x^2) / Q(x^2) for |x| <= kTanhClamp, +-tanh(kTanhClamp) beyond: a rational function
+// of degree 9/6, minimax on [0, 7.8] with r(7.8) held to 1 (differential correction), then each
+// coefficient rounded to float and nudged by ulps to the least error so evaluated. Max error against
+// tanh, evaluated in float as below: 4.3e-7 (Eigen's degree 13/6, which this replaced: 3.0e-7);
+// 10 multiply-adds and a division where Eigen's takes 13 and one, which on a Cortex-M7 (one
+// accumulating FMA, so a copy for every constant term) is what a small recurrent step spends most
+// of its instructions on. exporter/int8_reference.py reads these numbers from this file.
+constexpr float kTanhClamp = 7.800000191e+00f;
+constexpr float kTanhP[5] = {9.999990463e-01f, 1.269711852e-01f, 2.681861632e-03f, 7.064809779e-06f,
+                             -5.988779250e-09f};
+constexpr float kTanhQ[4] = {1.000000000e+00f, 4.603010118e-01f, 2.278596163e-02f, 1.949697908e-04f};
+
+// sigmoid(x) = 0.5 + 0.5 tanh(x / 2) = 0.5 + x P(x^2 / 4) / (4 Q(x^2 / 4)): the same function with
+// its coefficients scaled by powers of 4 (exact in float), so no halving of x and no final multiply.
+struct OddRational {
+    float clamp;
+    float p[5];
+    float q[4];
+    float offset;  // added by sigmoid()
+};
+constexpr OddRational kTanh = {kTanhClamp,
+                               {kTanhP[0], kTanhP[1], kTanhP[2], kTanhP[3], kTanhP[4]},
+                               {kTanhQ[0], kTanhQ[1], kTanhQ[2], kTanhQ[3]},
+                               0.0f};
+constexpr OddRational kSigmoid = {
+    2.0f * kTanhClamp,
+    {kTanhP[0] / 4.0f, kTanhP[1] / 16.0f, kTanhP[2] / 64.0f, kTanhP[3] / 256.0f, kTanhP[4] / 1024.0f},
+    {kTanhQ[0], kTanhQ[1] / 4.0f, kTanhQ[2] / 16.0f, kTanhQ[3] / 64.0f},
+    0.5f};
+
+// x P(x^2) / Q(x^2) with x clamped; a NaN passes through (the clamp keeps it), so parity sees it.
+// One definition for a float and for kLane of them (the same operations lane by lane, so the same
+// bits): GCC left loops of scalar calls scalar once it had unrolled them. The polynomials are
+// evaluated in Estrin's scheme, not Horner's: a small recurrent layer's step waits on two of these
+// one after the other, and the scheme's depth is 3 multiply-adds where Horner's is 4.
 template <typename T>
-RTMB_INLINE T tanh(T x) noexcept {
-    x = clamp(x, 7.90531110763549805f);
+RTMB_INLINE T odd_rational(T x, const OddRational& r) noexcept {
+    x = clamp(x, r.clamp);
     const T y = x * x, y2 = y * y, y4 = y2 * y2;
-    // p(y) = a1 + a3 y + a5 y^2 + ... + a13 y^6 (the odd numerator over x), q(y) = b0 + ... + b6 y^3
-    const T p01 = madd(y, splat<T>(6.37261928875436e-04f), splat<T>(4.89352455891786e-03f));
-    const T p23 = madd(y, splat<T>(5.12229709037114e-08f), splat<T>(1.48572235717979e-05f));
-    const T p45 = madd(y, splat<T>(2.00018790482477e-13f), splat<T>(-8.60467152213735e-11f));
-    const T p03 = madd(y2, p23, p01);
-    const T p46 = madd(y2, splat<T>(-2.76076847742355e-16f), p45);
-    const T p = x * madd(y4, p46, p03);
-    const T q01 = madd(y, splat<T>(2.26843463243900e-03f), splat<T>(4.89352518554385e-03f));
-    const T q23 = madd(y, splat<T>(1.19825839466702e-06f), splat<T>(1.18534705686654e-04f));
-    return p / madd(y2, q23, q01);
+    const T p01 = madd(y, splat<T>(r.p[1]), splat<T>(r.p[0]));
+    const T p23 = madd(y, splat<T>(r.p[3]), splat<T>(r.p[2]));
+    const T p = madd(y4, splat<T>(r.p[4]), madd(y2, p23, p01));
+    const T q01 = madd(y, splat<T>(r.q[1]), splat<T>(r.q[0]));
+    const T q23 = madd(y, splat<T>(r.q[3]), splat<T>(r.q[2]));
+    return x * p / madd(y2, q23, q01);
 }
 
 template <typename T>
-RTMB_INLINE T sigmoid(T x) noexcept {
-    return madd(splat<T>(0.5f), rtmb::tanh(splat<T>(0.5f) * x), splat<T>(0.5f));
+RTMB_INLINE T tanh(T x, const OddRational& r = kTanh) noexcept {
+    return odd_rational(x, r);
+}
+
+template <typename T>
+RTMB_INLINE T sigmoid(T x, const OddRational& r = kSigmoid) noexcept {
+    return splat<T>(r.offset) + odd_rational(x, r);
+}
+
+// An activation's constants for a loop of activations. On an Arm scalar FPU made opaque to GCC, which
+// then keeps them in registers across the loop: seeing them, it reloaded each from the literal
+// pool every turn (it counts rematerialising a constant as free), on the Cortex-M7 5 to 6
+// instructions of 35 per sigmoid. With SIMD they stay constants, folded into the instructions.
+RTMB_INLINE OddRational kept_in_registers(OddRational r) noexcept {
+#if !RTMB_VECTOR_LANES && defined(__arm__) && defined(__ARM_FP)  // "t": an FPU register
+    __asm__("" : "+t"(r.clamp), "+t"(r.p[0]), "+t"(r.p[1]), "+t"(r.p[2]), "+t"(r.p[3]), "+t"(r.p[4]));
+    __asm__("" : "+t"(r.q[0]), "+t"(r.q[1]), "+t"(r.q[2]), "+t"(r.q[3]), "+t"(r.offset));
+#endif
+    return r;
 }
 
 // y = f(x) element by element, kLane at a time with SIMD, the rest one by one; y may be x. f takes
@@ -277,25 +330,70 @@ RTMB_INLINE void tail(const float* __restrict W, const float* __restrict b, cons
 #endif
 
 #if !RTMB_VECTOR_LANES && defined(__ARM_ARCH_7EM__) && defined(__ARM_FP)
-// Cortex-M7: eight weights into eight FPU registers in one instruction. GCC loads them one vldr
-// each (the loads were half the instructions of a product); vldm takes consecutive registers,
-// which only named register variables can ask for.
-#define RTMB_VLDM 1
-// Two rows' weights, into s16-s23 and s24-s31 (a macro: the register names are the asm's text).
-#define RTMB_LOAD8(name, r0, r1, r2, r3, r4, r5, r6, r7)                                         \
-    RTMB_INLINE void name(const float* p, float(&w)[8]) noexcept {                               \
-        register float w0 __asm__(r0), w1 __asm__(r1), w2 __asm__(r2), w3 __asm__(r3);           \
-        register float w4 __asm__(r4), w5 __asm__(r5), w6 __asm__(r6), w7 __asm__(r7);           \
-        __asm__("vldmia %8, {" r0 "-" r7 "}"                                                     \
-                : "=t"(w0), "=t"(w1), "=t"(w2), "=t"(w3), "=t"(w4), "=t"(w5), "=t"(w6), "=t"(w7) \
-                : "r"(p)); /* the weights are constant: nothing orders their reads */            \
-        w[0] = w0, w[1] = w1, w[2] = w2, w[3] = w3, w[4] = w4, w[5] = w5, w[6] = w6, w[7] = w7;  \
+// Cortex-M7, float32 weights, eight outputs: their sums stay in s0-s7 for the whole product, eight
+// inputs at a time are one vldm into s8-s15, and each row's eight weights one vldm into s16-s23 or
+// s24-s31 (the next row's load goes into the other bank while this row is multiplied): 81
+// instructions per 8 x 8, 1.27 per multiply-add. In asm because vldm takes a range of named
+// registers, which C++ cannot ask for: GCC, given named register variables for the loads, still
+// moved the sums about between them and loaded bias and outputs one vldr/vstr each (GRU-16 per
+// sample 3,179 instructions; 2,891 with this kernel, the activations as they were then). Each
+// vfma is madd(x_i, w, sum): the same order and bits as the loop below.
+#define RTMB_M7_ROWS 1
+#define RTMB_FMA8(x, w0, w1, w2, w3, w4, w5, w6, w7)                                                   \
+    "vfma.f32 %[a0], " x ", " w0 "\n\tvfma.f32 %[a1], " x ", " w1 "\n\tvfma.f32 %[a2], " x ", " w2     \
+    "\n\tvfma.f32 %[a3], " x ", " w3 "\n\tvfma.f32 %[a4], " x ", " w4 "\n\tvfma.f32 %[a5], " x ", " w5 \
+    "\n\tvfma.f32 %[a6], " x ", " w6 "\n\tvfma.f32 %[a7], " x ", " w7 "\n\t"
+#define RTMB_ROW0(x) RTMB_FMA8(x, "s16", "s17", "s18", "s19", "s20", "s21", "s22", "s23")
+#define RTMB_ROW1(x) RTMB_FMA8(x, "s24", "s25", "s26", "s27", "s28", "s29", "s30", "s31")
+#define RTMB_BANK0 "s16", "s17", "s18", "s19", "s20", "s21", "s22", "s23"
+#define RTMB_BANK1 "s24", "s25", "s26", "s27", "s28", "s29", "s30", "s31"
+#define RTMB_LOAD0 "vldmia %[w], {s16-s23}\n\tadd %[w], %[w], %[stride]\n\t"
+#define RTMB_LOAD1 "vldmia %[w], {s24-s31}\n\tadd %[w], %[w], %[stride]\n\t"
+#define RTMB_SUMS                                                                                            \
+    [a0] "+t"(a0), [a1] "+t"(a1), [a2] "+t"(a2), [a3] "+t"(a3), [a4] "+t"(a4), [a5] "+t"(a5), [a6] "+t"(a6), \
+        [a7] "+t"(a7), [w] "+r"(w), [x] "+r"(xp)
+
+template <int In, int Stride>
+inline void rows8(const float* __restrict w, const float* __restrict b, const float* __restrict xp,
+                  float* __restrict y) noexcept {
+    register float a0 __asm__("s0"), a1 __asm__("s1"), a2 __asm__("s2"), a3 __asm__("s3");
+    register float a4 __asm__("s4"), a5 __asm__("s5"), a6 __asm__("s6"), a7 __asm__("s7");
+    if (b) {
+        __asm__("vldmia %8, {s0-s7}"
+                : "=t"(a0), "=t"(a1), "=t"(a2), "=t"(a3), "=t"(a4), "=t"(a5), "=t"(a6), "=t"(a7)
+                : "r"(b), "m"(*reinterpret_cast<const float(*)[8]>(b)));
+    } else {
+        a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0f;
     }
-RTMB_LOAD8(load8, "s16", "s17", "s18", "s19", "s20", "s21", "s22", "s23")
-RTMB_LOAD8(load8_next, "s24", "s25", "s26", "s27", "s28", "s29", "s30", "s31")
-#undef RTMB_LOAD8
+    // "memory": the asm reads x, which the caller may have just written (h, a ring of taps)
+    for (int i = 0; i + 8 <= In; i += 8) {
+        __asm__("vldmia %[x]!, {s8-s15}\n\t" RTMB_LOAD0 RTMB_LOAD1 RTMB_ROW0("s8") RTMB_LOAD0 RTMB_ROW1("s9")
+                    RTMB_LOAD1 RTMB_ROW0("s10") RTMB_LOAD0 RTMB_ROW1("s11") RTMB_LOAD1 RTMB_ROW0("s12")
+                        RTMB_LOAD0 RTMB_ROW1("s13") RTMB_LOAD1 RTMB_ROW0("s14") RTMB_ROW1("s15")
+                : RTMB_SUMS
+                : [stride] "r"(Stride * 4)
+                : "s8", "s9", "s10", "s11", "s12", "s13", "s14", "s15", RTMB_BANK0, RTMB_BANK1, "memory");
+    }
+    for (int i = In / 8 * 8; i < In; ++i) {
+        __asm__("vldmia %[x]!, {s8}\n\t" RTMB_LOAD0 RTMB_ROW0("s8")
+                : RTMB_SUMS
+                : [stride] "r"(Stride * 4)
+                : "s8", RTMB_BANK0, "memory");
+    }
+    __asm__("vstmia %[y], {s0-s7}"
+            : "=m"(*reinterpret_cast<float(*)[8]>(y))
+            : "t"(a0), "t"(a1), "t"(a2), "t"(a3), "t"(a4), "t"(a5), "t"(a6), "t"(a7), [y] "r"(y));
+}
+#undef RTMB_FMA8
+#undef RTMB_ROW0
+#undef RTMB_ROW1
+#undef RTMB_BANK0
+#undef RTMB_BANK1
+#undef RTMB_LOAD0
+#undef RTMB_LOAD1
+#undef RTMB_SUMS
 #else
-#define RTMB_VLDM 0
+#define RTMB_M7_ROWS 0
 #endif
 
 // y[0, G) = b + x W for G outputs whose rows are Stride long, in kParts partial sums each: the
@@ -303,33 +401,9 @@ RTMB_LOAD8(load8_next, "s24", "s25", "s26", "s27", "s28", "s29", "s30", "s31")
 template <int In, int G, int Stride, int kParts, typename Wt>
 inline void chains(const Wt* __restrict W, const float* __restrict b, const float* __restrict x,
                    float* __restrict y) noexcept {
-#if RTMB_VLDM
+#if RTMB_M7_ROWS
     if constexpr (G == 8 && kParts == 1 && sizeof(Wt) == sizeof(float)) {
-        // the sums in named locals: with an array GCC stored all eight after every row (the asm
-        // stopped it from sinking the stores out of the loop)
-        float s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
-        if (b) s0 = b[0], s1 = b[1], s2 = b[2], s3 = b[3], s4 = b[4], s5 = b[5], s6 = b[6], s7 = b[7];
-        const float* w = reinterpret_cast<const float*>(W);
-        const auto row = [&](const float(&r)[8], float xi) {
-            s0 = madd(xi, r[0], s0), s1 = madd(xi, r[1], s1), s2 = madd(xi, r[2], s2),
-            s3 = madd(xi, r[3], s3);
-            s4 = madd(xi, r[4], s4), s5 = madd(xi, r[5], s5), s6 = madd(xi, r[6], s6),
-            s7 = madd(xi, r[7], s7);
-        };
-        int i = 0;
-        for (; i + 2 <= In; i += 2, w += 2 * Stride) {  // two rows a turn: half the loop's overhead
-            float r[8], t[8];
-            load8(w, r);
-            load8_next(w + Stride, t);
-            row(r, x[i]);
-            row(t, x[i + 1]);
-        }
-        if (i < In) {
-            float r[8];
-            load8(w, r);
-            row(r, x[i]);
-        }
-        y[0] = s0, y[1] = s1, y[2] = s2, y[3] = s3, y[4] = s4, y[5] = s5, y[6] = s6, y[7] = s7;
+        rows8<In, Stride>(reinterpret_cast<const float*>(W), b, x, y);
         return;
     }
 #endif
@@ -716,12 +790,14 @@ inline void dense(const Int8Matrix& m, const float* __restrict b, const float* _
 // The activations: y = f(x), y may be x.
 template <int N>
 RTMB_INLINE void tanh(const float* x, float* y) noexcept {
-    each<N>(x, y, [](auto v) { return rtmb::tanh(v); });
+    const OddRational t = kept_in_registers(kTanh);
+    each<N>(x, y, [&](auto v) { return rtmb::tanh(v, t); });
 }
 
 template <int N>
 RTMB_INLINE void sigmoid(const float* x, float* y) noexcept {
-    each<N>(x, y, [](auto v) { return rtmb::sigmoid(v); });
+    const OddRational s = kept_in_registers(kSigmoid);
+    each<N>(x, y, [&](auto v) { return rtmb::sigmoid(v, s); });
 }
 
 // `x < 0 ? 0 : x` keeps a NaN (std::max would drop it).
@@ -764,12 +840,13 @@ RTMB_INLINE T gru_gates(T wz, T wr, T wn, T uz, T ur, T un, T h) noexcept {
     return madd(update, h - candidate, candidate);  // (1 - update) candidate + update h
 }
 
-// The LSTM gates after the product: z = [i, f, c, o] pre-activations; c and h updated in place.
-// (Inlined as GCC sees fit: forced into a GRU-256's step it made the step 20% more instructions.)
+// The LSTM gates after the product: z = [i, f, c, o] pre-activations (scratch: overwritten); c and
+// h updated in place. (Inlined as GCC sees fit: forced into a GRU-256's step it made the step 20%
+// more instructions.)
 template <int H>
-inline void lstm_cell(const float* __restrict z, float* __restrict c, float* __restrict h) noexcept {
-    constexpr int kDone = RTMB_VECTOR_LANES ? H / kLane * kLane : 0;
+inline void lstm_cell(float* __restrict z, float* __restrict c, float* __restrict h) noexcept {
 #if RTMB_VECTOR_LANES
+    constexpr int kDone = H / kLane * kLane;
 #pragma GCC unroll 8
     for (int k = 0; k < kDone; k += kLane) {
         Lanes g[4], ck;
@@ -780,15 +857,29 @@ inline void lstm_cell(const float* __restrict z, float* __restrict c, float* __r
         store(c + k, ck);
         store(h + k, hk);
     }
-#endif
     for (int k = kDone; k < H; ++k) h[k] = lstm_gates(z[k], z[H + k], z[2 * H + k], z[3 * H + k], c[k]);
+#else
+    // A scalar FPU: one kind of activation per loop, so its constants stay in registers (a unit's
+    // sigmoids and tanhs at once need more than the Cortex-M7's 32: each unit reloaded 16 of them).
+    // The same operations as lstm_gates, so the same bits.
+    const OddRational s = kept_in_registers(kSigmoid), t = kept_in_registers(kTanh);
+#pragma GCC unroll 2
+    for (int k = 0; k < 2 * H; ++k) z[k] = rtmb::sigmoid(z[k], s);
+#pragma GCC unroll 2
+    for (int k = 3 * H; k < 4 * H; ++k) z[k] = rtmb::sigmoid(z[k], s);
+    for (int k = 0; k < H; ++k) {
+        c[k] = madd(z[H + k], c[k], z[k] * rtmb::tanh(z[2 * H + k], t));
+        h[k] = z[3 * H + k] * rtmb::tanh(c[k], t);
+    }
+#endif
 }
 
-// The GRU gates after the two products wx = b_W + x W and uh = b_U + h U (gates z, r, n).
+// The GRU gates after the two products wx = b_W + x W and uh = b_U + h U (gates z, r, n; uh is
+// scratch, overwritten).
 template <int H>
-inline void gru_cell(const float* __restrict wx, const float* __restrict uh, float* __restrict h) noexcept {
-    constexpr int kDone = RTMB_VECTOR_LANES ? H / kLane * kLane : 0;
+inline void gru_cell(const float* __restrict wx, float* __restrict uh, float* __restrict h) noexcept {
 #if RTMB_VECTOR_LANES
+    constexpr int kDone = H / kLane * kLane;
 #pragma GCC unroll 8
     for (int k = 0; k < kDone; k += kLane) {
         Lanes w[3], u[3], hk;
@@ -801,9 +892,20 @@ inline void gru_cell(const float* __restrict wx, const float* __restrict uh, flo
         hk = gru_gates(w[0], w[1], w[2], u[0], u[1], u[2], hk);
         store(h + k, hk);
     }
-#endif
     for (int k = kDone; k < H; ++k)
         h[k] = gru_gates(wx[k], wx[H + k], wx[2 * H + k], uh[k], uh[H + k], uh[2 * H + k], h[k]);
+#else
+    // A scalar FPU: the sigmoids of z and r in one loop, then the tanhs, as lstm_cell does (the
+    // same operations as gru_gates, so the same bits).
+    const OddRational s = kept_in_registers(kSigmoid), t = kept_in_registers(kTanh);
+#pragma GCC unroll 2
+    for (int k = 0; k < 2 * H; ++k) uh[k] = rtmb::sigmoid(wx[k] + uh[k], s);
+#pragma GCC unroll 2
+    for (int k = 0; k < H; ++k) {
+        const float candidate = rtmb::tanh(madd(uh[H + k], uh[2 * H + k], wx[2 * H + k]), t);
+        h[k] = madd(uh[k], h[k] - candidate, candidate);
+    }
+#endif
 }
 
 // A recurrent layer whose gates are whole vectors and fit one block (LSTM up to 16 units, GRU up

@@ -523,6 +523,27 @@ def test_the_hot_loop_is_the_innermost_multiply_add_loop_without_division():
     assert [(f["start"], f["macs"], len(f["instructions"])) for f in found] == [(0x1000, 4, 5), (0x3004, 4, 3)]
 
 
+ROWS = """
+00004000 <rows8>:
+    4000:	vldmia	r0, {s16-s23}
+    4004:	vfma.f32	s0, s8, s16
+    4008:	vfma.f32	s1, s8, s17
+    400c:	vfma.f32	s2, s8, s18
+    4010:	vfma.f32	s3, s8, s19
+    4014:	vfma.f32	s4, s8, s20
+    4018:	vfma.f32	s5, s8, s21
+    401c:	vfma.f32	s6, s8, s22
+    4020:	vfma.f32	s7, s8, s23
+    4024:	bne.n	4000 <rows8>
+"""
+
+
+@pytest.mark.parametrize("integer, start", [(True, 0x1000), (False, 0x4000)], ids=["int8", "float"])
+def test_an_int8_engine_is_estimated_by_its_integer_kernel(integer, start):
+    # the float loop of a small layer kept in float32 does 8 multiply-adds a turn, smlad's 4
+    assert mca.pick(mca.loops(LISTING + ROWS), integer)["start"] == start
+
+
 def test_bench_runs_on_the_board_of_a_labgrid_environment_file(board, exported, tmp_path, pio_ready, capsys):
     """--lg-env: the board as a labgrid environment describes it (NetworkService, SSHDriver and
     its key, and the run prefix as an option)."""
