@@ -194,10 +194,37 @@ def select(layers: list[Layer], terms: list[str]) -> list[Layer]:
 IMPORT_SECONDS = 0.002
 
 
+MARK = ".bench-layers"  # in a --work folder: its json/ and models/ are bench layers' own
+
+
+def claim(work: Path, names: set[str]) -> None:
+    """work/json and work/models are emptied before each export: only where bench layers made them
+    (its mark), or where all they hold is layers of the set (a folder from before the mark), so a
+    --work that is another folder (build, whose models/ is the project's export) loses nothing."""
+    src, models_dir = work / "json", work / "models"
+    if not (work / MARK).exists():
+        theirs = [p.name for p in src.iterdir() if p.suffix != ".json" or p.stem not in names] if src.is_dir() else []
+        if models_dir.exists():
+            try:
+                doc = jsonfile.read(models_dir / "manifest.json", jsonfile.MANIFEST_BYTES, "manifest", "no manifest")
+                theirs += [m["name"] for m in doc["models"] if m["name"] not in names]
+            except (SuiteError, KeyError, TypeError):
+                theirs.append("models/")
+        if theirs:
+            named = ", ".join(theirs[:3]) + (", ..." if len(theirs) > 3 else "")
+            raise SuiteError(
+                f"--work holds json/ or models/ that bench layers did not make ({named}), which it would "
+                "empty; give it a folder of its own (default build/layers)",
+                work,
+            )
+    work.mkdir(parents=True, exist_ok=True)
+    (work / MARK).touch()
+
+
 def export(layers: list[Layer], seed: int, work: Path, seconds: float = IMPORT_SECONDS) -> Path:
     """Each layer's model JSON into work/json/, then every engine's headers and the manifest into
     work/models/ through the exporter's command line (a subprocess: bench never imports it), with
-    `seconds` of test vectors at 48 kHz."""
+    `seconds` of test vectors at 48 kHz. `claim(work)` first."""
     src, models_dir = work / "json", work / "models"
     # an import adds to the models already in its folder: start both afresh (the compiles are cached)
     shutil.rmtree(src, ignore_errors=True)
@@ -512,6 +539,7 @@ def run(args) -> int:
     if not args.no_callgrind and not counting:
         print("warning: valgrind not found (apt-get install valgrind): no instruction counts", file=sys.stderr)
     work = Path(args.work)
+    claim(work, {layer.name for layer in every})
     print(f"exporting {len(chosen)} layer models into {work / 'models'} (python -m exporter import)", file=sys.stderr)
     models_dir = export(chosen, seed, work)
     libraries = {}

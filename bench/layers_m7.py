@@ -326,6 +326,7 @@ def run(args, target: targets.Target) -> int:
     with tqdm(total=2 * len(images) * len(names), desc=f"bench layers {target.name}", unit="step", disable=None) as bar:
         for k, image in enumerate(images, 1):
             folder = work if len(images) == 1 else work / f"{target.name}-image{k}"
+            layers.claim(folder, {layer.name for layer in every})
             bar.set_postfix_str(f"exporting {len(image)} layer models (python -m exporter import)")
             models_dir = layers.export(image, seed, folder, seconds)
             found |= run_image(target, names, models_dir, work / "pio" / f"{target.name}-image{k}", bar)

@@ -87,6 +87,40 @@ def test_bad_arguments_stop_before_any_work(tmp_path, capsys, args, message):
     assert not (tmp_path / "work").exists() and not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize(
+    "made, theirs",
+    [
+        (
+            {"models/manifest.json": '{"models": [{"name": "emotion_recognizer"}]}', "models/m.h": ""},
+            "emotion_recognizer",
+        ),
+        ({"json/amp.json": "{}"}, "amp.json"),
+        ({"models/notes.txt": "mine"}, "models/"),
+    ],
+    ids=["the project's export", "another model", "not an export"],
+)
+@pytest.mark.parametrize("target", ["x86", "cortex-m7"])
+def test_a_work_folder_it_did_not_make_is_never_emptied(made, theirs, target, tmp_path, capsys):
+    work = tmp_path / "build"  # `bench layers --work build` would have emptied build/models
+    for name, text in made.items():
+        (work / name).parent.mkdir(parents=True, exist_ok=True)
+        (work / name).write_text(text)
+    argv = [
+        "layers",
+        "--layers",
+        "dense_8_in1",
+        "--target",
+        target,
+        "--work",
+        str(work),
+        "--out",
+        str(tmp_path / "out"),
+    ]
+    assert cli.main(argv) == 2
+    assert f"{work}: --work holds json/ or models/ that bench layers did not make ({theirs})" in capsys.readouterr().err
+    assert {p.relative_to(work).as_posix() for p in work.rglob("*") if p.is_file()} == set(made)
+
+
 def run(tmp_path, *extra) -> dict:
     out = tmp_path / "out"
     before = set(out.glob("*.json")) if out.exists() else set()
