@@ -23,6 +23,7 @@ import pytest
 import torch
 
 from common import checkpoint as checked
+from common import layout
 from common.errors import SuiteError
 from exporter.cli import main as exporter_main
 from models.catalog import get
@@ -257,6 +258,26 @@ def test_evaluate_refuses_weights_that_give_no_finite_outputs(damage, message, c
     argv = ["evaluate", "--models", DYN.snake_name, "--checkpoints", str(ck), "--data-dir", str(tmp_path / "none")]
     code = trainer_main(argv)
     assert (code, capsys.readouterr().err) == (2, f"error: {best}: {message}\n")
+    assert not (ck / "precision.json").exists()
+
+
+@pytest.mark.parametrize("named", [True, False], ids=["--data-dir named", "the default folder"])
+def test_evaluate_never_stands_synthetic_data_in_for_the_real_set(named, ck, tmp_path, monkeypatch, capsys):
+    """A model trained on its real set is evaluated on that set: where the set is missing that is the
+    error (it used to be evaluated on synthetic data without a word)."""
+    best = ck / DYN.snake_name / "best.pt"
+    rewrite(lambda c: c["data"].__setitem__("source", "real"))(best)
+    empty = tmp_path / "data"
+    empty.mkdir()
+    argv = ["evaluate", "--models", DYN.snake_name, "--checkpoints", str(ck)]
+    if named:
+        argv += ["--data-dir", str(empty)]
+    else:
+        monkeypatch.setattr(layout, "DATA_DIR", empty)
+        argv += ["--data-dir", str(empty)]  # the default, spelled out: required only by the record
+    code = trainer_main(argv)
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and str(empty) in err and data.REAL_SETS[DYN.task] in err, err
     assert not (ck / "precision.json").exists()
 
 

@@ -68,7 +68,7 @@ def evaluate(args) -> int:
     """The validation metric of each best checkpoint with its weights rounded to each precision,
     on the data and validation steps it was trained with; written to <checkpoints>/precision.json."""
     from models import checkpoint, quantize
-    from trainer import data
+    from trainer import data, preflight
     from trainer.data.base import eval_batches
     from trainer.precision import acceptable
     from trainer.tasks import TASKS
@@ -79,7 +79,19 @@ def evaluate(args) -> int:
         path = checkpoint.best(args.checkpoints, spec)
         model, ckpt = checkpoint.load(path, spec)
         profile = PROFILES[ckpt["profile"]] if ckpt.get("profile") in PROFILES else PROFILES["quick"]
-        dataset = data.load(spec.task, args.data_dir, profile.synthetic_steps, ckpt.get("seed", 0), progress=False)
+        # the data it was trained on: synthetic where it was (no folder read), its real set where it
+        # was (which must be there: no silent synthetic stand-in); without the record, what is found
+        trained_on = ckpt.get("data", {}).get("source")
+        real = trained_on not in (None, "synthetic")
+        folder = preflight.data_source(args.data_dir, False, [spec]).folder if real else args.data_dir
+        dataset = data.load(
+            spec.task,
+            None if trained_on == "synthetic" else folder,
+            profile.synthetic_steps,
+            ckpt.get("seed", 0),
+            progress=False,
+            required=real,
+        )
         batches = list(eval_batches(dataset.val, profile.batch_size, profile.seq_len, profile.val_steps))
         task = TASKS[spec.task]
         metrics = {p: evaluate_at(model, p, spec.task, batches, path, spec.name)["metric"] for p in quantize.PRECISIONS}
