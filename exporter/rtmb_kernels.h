@@ -173,10 +173,10 @@ RTMB_INLINE Lanes clamp(Lanes x, float c) noexcept {
 // tanh(x) ~ x P(x^2) / Q(x^2) for |x| <= kTanhClamp, +-tanh(kTanhClamp) beyond: a rational function
 // of degree 9/6, minimax on [0, 7.8] with r(7.8) held to 1 (differential correction), then each
 // coefficient rounded to float and nudged by ulps to the least error so evaluated. Max error against
-// tanh, evaluated in float as below: 4.3e-7 (Eigen's degree 13/6, which this replaced: 3.0e-7);
-// 10 multiply-adds and a division where Eigen's takes 13 and one, which on a Cortex-M7 (one
-// accumulating FMA, so a copy for every constant term) is what a small recurrent step spends most
-// of its instructions on. exporter/int8_reference.py reads these numbers from this file.
+// tanh, evaluated in float as below: 4.4e-7 (Eigen's degree 13/6, which this replaced: 3.0e-7);
+// 11 multiplies and multiply-adds and a division where Eigen's takes 13 and one, which on a
+// Cortex-M7 (one accumulating FMA, so a copy for every constant term) is what a small recurrent
+// step spends most of its instructions on. exporter/int8_reference.py reads these numbers here.
 constexpr float kTanhClamp = 7.800000191e+00f;
 constexpr float kTanhP[5] = {9.999990463e-01f, 1.269711852e-01f, 2.681861632e-03f, 7.064809779e-06f,
                              -5.988779250e-09f};
