@@ -63,7 +63,8 @@ def test_parse_names_what_is_wrong(broken, message):
     assert str(err.value.path) == "prog"
 
 
-def fake_build():
+def fake_build(code: dict | None = None) -> bench_build.Build:
+    """A build of the harness; `code`: each model's code bytes (default: dynamics_engine's 4)."""
     return bench_build.Build(
         program=Path("program"),
         seconds=1.5,
@@ -72,7 +73,10 @@ def fake_build():
         flags=["-O3"],
         sizes={"text": 10, "data": 2, "bss": 3},
         symbols={
-            "models": {"dynamics_engine": {"code": 4, "constants": 5}},
+            "models": {
+                name: {"code": size, "constants": 5}
+                for name, size in ({"dynamics_engine": 4} if code is None else code).items()
+            },
             "other": {"code": 3, "constants": 1, "zeroed": 2},
         },
     )

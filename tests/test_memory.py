@@ -14,6 +14,7 @@ from bench import compare, figures, harness, results, run, targets
 from bench.figures import Figure
 from common.errors import SuiteError
 from tests.conftest import ROOT, SMALL
+from tests.test_bench import fake_build
 
 MODEL = "dynamics_engine"
 OUTPUT = """\
@@ -32,26 +33,10 @@ NO_OS = '{"type":"process","peak_rss_kib":-1,"peak_rss_covers":"all_but_eviction
 BOARD = {"name": "pi@rpi4:22", "label": "rpi4", "machine": "aarch64", "run_prefix": None}
 
 
-def fake_build(code: dict | None = None) -> bench_build.Build:
-    return bench_build.Build(
-        program=Path("program"),
-        seconds=1.0,
-        reused=False,
-        compiler="g++ 12",
-        flags=["-O3"],
-        sizes={"text": 10, "data": 2, "bss": 3},
-        symbols={
-            "models": {
-                name: {"code": size, "constants": 5} for name, size in ({MODEL: 4960} if code is None else code).items()
-            },
-            "other": {"code": 3, "constants": 1, "zeroed": 2},
-        },
-    )
-
-
 def make_doc(output: str = OUTPUT, target: str = "x86", device: dict | None = None, code: dict | None = None) -> dict:
+    build = fake_build({MODEL: 4960} if code is None else code)
     return results.document(
-        targets.get(target), "generated", fake_build(code), harness.parse(output), None, None, "abc", device=device
+        targets.get(target), "generated", build, harness.parse(output), None, None, "abc", device=device
     )
 
 
