@@ -11,15 +11,13 @@ rtmb_kernels.h, with no heap, exceptions, RTTI or I/O.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from common import layout
 from common.cgen import array_bytes, array_code
 from exporter import int8_reference, runtime
 from exporter.layers import BY_JSON_TYPE, ExportError, count, sizes, walk
 from exporter.layers.base import BLOCK, LANE, stored
 
-KERNELS = Path(__file__).with_name("rtmb_kernels.h")
+KERNELS = int8_reference.KERNELS  # rtmb_kernels.h, copied beside every export
 
 
 def reference(model_json: dict, precision: str):

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from common import manifest
 from exporter.layers import batchnorm, conv1d, lstm, prelu, walk
 from exporter.layers.base import BLOCK, LANE, partial_sums, stored
 from models import quantize
@@ -35,7 +36,8 @@ def header_floats(name: str) -> list[np.float32]:
     return [F(float(v.strip().rstrip("f"))) for v in match.group(1).split(",")]
 
 
-KERNELS_SOURCE = (Path(__file__).parent / "rtmb_kernels.h").read_text()
+KERNELS = Path(__file__).with_name(manifest.KERNELS)  # the kernels header: the spec this follows
+KERNELS_SOURCE = KERNELS.read_text()
 # tanh(x) ~ x P(x^2) / Q(x^2), x clamped; sigmoid(x) = 0.5 + the same with coefficients scaled by
 # powers of 4 (exact), clamped at twice the bound: kTanh and kSigmoid in the header
 TANH = (header_floats("kTanhClamp")[0], header_floats("kTanhP"), header_floats("kTanhQ"))
