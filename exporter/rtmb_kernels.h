@@ -343,10 +343,11 @@ RTMB_INLINE void tail(const float* __restrict W, const float* __restrict b, cons
     "vfma.f32 %[a0], " x ", " w0 "\n\tvfma.f32 %[a1], " x ", " w1 "\n\tvfma.f32 %[a2], " x ", " w2     \
     "\n\tvfma.f32 %[a3], " x ", " w3 "\n\tvfma.f32 %[a4], " x ", " w4 "\n\tvfma.f32 %[a5], " x ", " w5 \
     "\n\tvfma.f32 %[a6], " x ", " w6 "\n\tvfma.f32 %[a7], " x ", " w7 "\n\t"
-#define RTMB_ROW0(x) RTMB_FMA8(x, "s16", "s17", "s18", "s19", "s20", "s21", "s22", "s23")
-#define RTMB_ROW1(x) RTMB_FMA8(x, "s24", "s25", "s26", "s27", "s28", "s29", "s30", "s31")
 #define RTMB_BANK0 "s16", "s17", "s18", "s19", "s20", "s21", "s22", "s23"
 #define RTMB_BANK1 "s24", "s25", "s26", "s27", "s28", "s29", "s30", "s31"
+#define RTMB_CALL(macro, ...) macro(__VA_ARGS__)  // the bank expanded into its eight arguments first
+#define RTMB_ROW0(x) RTMB_CALL(RTMB_FMA8, x, RTMB_BANK0)
+#define RTMB_ROW1(x) RTMB_CALL(RTMB_FMA8, x, RTMB_BANK1)
 #define RTMB_LOAD0 "vldmia %[w], {s16-s23}\n\tadd %[w], %[w], %[stride]\n\t"
 #define RTMB_LOAD1 "vldmia %[w], {s24-s31}\n\tadd %[w], %[w], %[stride]\n\t"
 #define RTMB_SUMS                                                                                            \
@@ -387,6 +388,7 @@ inline void rows8(const float* __restrict w, const float* __restrict b, const fl
 #undef RTMB_FMA8
 #undef RTMB_ROW0
 #undef RTMB_ROW1
+#undef RTMB_CALL
 #undef RTMB_BANK0
 #undef RTMB_BANK1
 #undef RTMB_LOAD0
